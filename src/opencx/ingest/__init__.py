@@ -1,0 +1,44 @@
+"""Ingestion: Segment-compatible messages and bulk files into the event log."""
+
+from __future__ import annotations
+
+from opencx.ingest._import import (
+    MAP_TARGETS,
+    ImportReport,
+    import_file,
+    parse_mapping,
+    row_to_message,
+)
+from opencx.ingest._pipeline import Ingestor, now_us
+from opencx.ingest._replay import ReplayReport, replay_failed
+from opencx.ingest._validate import (
+    Failure,
+    MessageValidator,
+    SourceContext,
+    ValidatedBatch,
+    derived_message_id,
+    message_hash,
+    parse_timestamp,
+)
+from opencx.ingest._writer import EventWriter, WriteResult
+
+__all__ = [
+    "MAP_TARGETS",
+    "EventWriter",
+    "Failure",
+    "ImportReport",
+    "Ingestor",
+    "MessageValidator",
+    "ReplayReport",
+    "SourceContext",
+    "ValidatedBatch",
+    "WriteResult",
+    "derived_message_id",
+    "import_file",
+    "message_hash",
+    "now_us",
+    "parse_mapping",
+    "parse_timestamp",
+    "replay_failed",
+    "row_to_message",
+]

@@ -1,0 +1,66 @@
+"""The ingestion pipeline: messages in, validated, resolved and committed by one writer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opencx.config import Settings
+from opencx.identity import IdentifierExtractor
+from opencx.ingest._validate import MessageValidator, SourceContext, ValidatedBatch
+from opencx.ingest._writer import EventWriter, WriteResult
+from opencx.store import Store
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Ingestor:
+    """Validation plus the single writer: every path into the event log goes through here."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.extractor = IdentifierExtractor(settings.identity, settings.default_region)
+        self.validator = MessageValidator(self.extractor, settings.max_event_bytes)
+        self.writer = EventWriter(store, settings)
+
+    def validate(
+        self,
+        messages: Iterable[Any],
+        source: SourceContext,
+        *,
+        received_us: int | None = None,
+        batch_sent_at: Any = None,
+        default_type: str | None = None,
+        row_numbers: Sequence[int] | None = None,
+    ) -> ValidatedBatch:
+        """Validate messages into one batch (valid columns plus failures)."""
+        batch = ValidatedBatch()
+        received = now_us() if received_us is None else received_us
+        check = self.validator.validate_into
+        for index, message in enumerate(messages):
+            check(
+                batch,
+                message,
+                index=index,
+                source=source,
+                received_us=received,
+                batch_sent_at=batch_sent_at,
+                default_type=default_type,
+                row_number=row_numbers[index] if row_numbers is not None else None,
+            )
+        return batch
+
+    def ingest(self, messages: Iterable[Any], source: SourceContext, **kwargs: Any) -> WriteResult:
+        """Validate and store messages; returns once they are committed."""
+        return self.writer.write(self.validate(messages, source, **kwargs))
+
+    def start(self) -> Ingestor:
+        self.writer.start()
+        return self
+
+    def stop(self) -> None:
+        self.writer.stop()

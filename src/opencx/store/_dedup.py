@@ -1,0 +1,65 @@
+"""The message-id index: which events are stored already, in 8 bytes per event.
+
+Every stored event's 64-bit message hash is kept in a sorted array (plus a small set of
+recent ones). A miss proves an event is new; a hit is confirmed against the log itself,
+so a hash collision can never drop a valid event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import numpy as np
+
+_MERGE_AT = 50_000
+
+
+class MessageIndex:
+    """Membership test for stored message ids, by hash; confirmed exactly on a hit."""
+
+    def __init__(self, hashes: np.ndarray | None = None) -> None:
+        self._base = np.sort(hashes.astype(np.uint64)) if hashes is not None else np.empty(0, np.uint64)
+        self._recent: set[int] = set()
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection) -> MessageIndex:
+        column = con.execute("SELECT message_hash FROM events").fetchnumpy()["message_hash"]
+        return cls(np.asarray(column, dtype=np.uint64))
+
+    def __len__(self) -> int:
+        return len(self._base) + len(self._recent)
+
+    def maybe_stored(self, hashes: Sequence[int]) -> list[int]:
+        """Positions in `hashes` that may be stored already (every stored one among them)."""
+        if not hashes:
+            return []
+        recent = self._recent
+        hits = [i for i, h in enumerate(hashes) if h in recent]
+        base = self._base
+        if len(base):
+            arr = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
+            pos = np.searchsorted(base, arr)
+            pos[pos == len(base)] = len(base) - 1
+            found = np.nonzero(base[pos] == arr)[0]
+            if len(found):
+                hits = sorted(set(hits) | {int(i) for i in found})
+        return hits
+
+    def add(self, hashes: Sequence[int]) -> None:
+        self._recent.update(hashes)
+        if len(self._recent) >= _MERGE_AT:
+            fresh = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
+            self._base = np.union1d(self._base, fresh)
+            self._recent.clear()
+
+
+def stored_message_ids(con: duckdb.DuckDBPyConnection, message_ids: Sequence[str]) -> set[str]:
+    """Which of `message_ids` are in the event log (an exact check of index hits)."""
+    if not message_ids:
+        return set()
+    rows = con.execute(
+        "SELECT message_id FROM events WHERE message_id IN (SELECT unnest($ids::VARCHAR[]))",
+        {"ids": list(message_ids)},
+    ).fetchall()
+    return {r[0] for r in rows}

@@ -1,0 +1,89 @@
+"""Appends to the event log and to failed_events: Arrow in, one INSERT each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+_TS = pa.timestamp("us", tz="UTC")
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("message_id", pa.string()),
+        ("message_hash", pa.uint64()),
+        ("type", pa.string()),
+        ("event", pa.string()),
+        ("channel", pa.string()),
+        ("source", pa.string()),
+        ("anonymous_id", pa.string()),
+        ("user_id", pa.string()),
+        ("group_id", pa.string()),
+        ("previous_id", pa.string()),
+        ("profile_id", pa.string()),
+        ("identifiers", pa.list_(pa.string())),
+        ("timestamp", _TS),
+        ("original_timestamp", _TS),
+        ("sent_at", _TS),
+        ("received_at", _TS),
+        ("properties", pa.string()),
+        ("traits", pa.string()),
+        ("context", pa.string()),
+    ]
+)
+EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
+
+
+def events_table(columns: dict[str, Sequence[Any]]) -> pa.Table:
+    """An Arrow table in the event log's layout from same-length column lists."""
+    return pa.table(
+        [pa.array(columns[f.name], type=f.type) for f in EVENT_SCHEMA], schema=EVENT_SCHEMA
+    )
+
+
+def append_events(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    """Bulk-append events (call inside a transaction)."""
+    con.register("_append_events", table)
+    try:
+        con.execute(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM _append_events"
+        )
+    finally:
+        con.unregister("_append_events")
+
+
+def next_seq(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM events").fetchone()
+    return int(row[0]) if row else 1
+
+
+FAILED_SCHEMA = pa.schema(
+    [
+        ("received_at", _TS),
+        ("source", pa.string()),
+        ("origin", pa.string()),
+        ("row_number", pa.int64()),
+        ("message_id", pa.string()),
+        ("payload", pa.string()),
+        ("errors", pa.string()),
+    ]
+)
+
+
+def append_failed(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Keep rejected payloads with their errors (call inside a transaction)."""
+    if not rows:
+        return
+    table = pa.Table.from_pylist(list(rows), schema=FAILED_SCHEMA)
+    con.register("_append_failed", table)
+    try:
+        con.execute(
+            "INSERT INTO failed_events (received_at, source, origin, row_number, message_id, "
+            "payload, errors) SELECT * FROM _append_failed"
+        )
+    finally:
+        con.unregister("_append_failed")

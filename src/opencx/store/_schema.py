@@ -1,0 +1,110 @@
+"""Versioned schema migrations. Append new ones; never edit one that has shipped."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "event log, sources, tokens, identity, profiles",
+        """
+        CREATE TABLE sources (
+            name VARCHAR PRIMARY KEY,
+            channel VARCHAR NOT NULL,
+            write_key_hash VARCHAR NOT NULL UNIQUE,
+            write_key_hint VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            revoked_at TIMESTAMPTZ
+        );
+        CREATE TABLE tokens (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            role VARCHAR NOT NULL,
+            token_hash VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            revoked_at TIMESTAMPTZ
+        );
+        CREATE TABLE events (
+            seq BIGINT NOT NULL,
+            message_id VARCHAR NOT NULL,
+            message_hash UBIGINT NOT NULL,
+            type VARCHAR NOT NULL,
+            event VARCHAR,
+            channel VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            anonymous_id VARCHAR,
+            user_id VARCHAR,
+            group_id VARCHAR,
+            previous_id VARCHAR,
+            profile_id VARCHAR,
+            identifiers VARCHAR[] NOT NULL,
+            timestamp TIMESTAMPTZ NOT NULL,
+            original_timestamp TIMESTAMPTZ,
+            sent_at TIMESTAMPTZ,
+            received_at TIMESTAMPTZ NOT NULL,
+            properties JSON,
+            traits JSON,
+            context JSON
+        );
+        CREATE SEQUENCE failed_events_id START 1;
+        CREATE TABLE failed_events (
+            id BIGINT PRIMARY KEY DEFAULT nextval('failed_events_id'),
+            received_at TIMESTAMPTZ NOT NULL,
+            source VARCHAR,
+            origin VARCHAR NOT NULL,
+            row_number BIGINT,
+            message_id VARCHAR,
+            payload VARCHAR NOT NULL,
+            errors JSON NOT NULL,
+            status VARCHAR NOT NULL DEFAULT 'failed',
+            replayed_at TIMESTAMPTZ
+        );
+        CREATE TABLE identities (
+            identifier VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            value VARCHAR NOT NULL,
+            profile_id VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            message_id VARCHAR NOT NULL
+        );
+        CREATE TABLE profile_merges (
+            profile_id VARCHAR PRIMARY KEY,
+            merged_into VARCHAR NOT NULL,
+            canonical_id VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            message_id VARCHAR NOT NULL,
+            identifier VARCHAR NOT NULL
+        );
+        CREATE TABLE identity_conflicts (
+            seq BIGINT NOT NULL,
+            message_id VARCHAR NOT NULL,
+            identifier VARCHAR NOT NULL,
+            profile_id VARCHAR,
+            reason VARCHAR NOT NULL
+        );
+        CREATE TABLE identity_blocks (
+            identifier VARCHAR NOT NULL,
+            other VARCHAR NOT NULL,
+            split_from VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (identifier, other)
+        );
+        CREATE TABLE profiles (
+            profile_id VARCHAR PRIMARY KEY,
+            user_id VARCHAR,
+            email VARCHAR,
+            phone VARCHAR,
+            name VARCHAR,
+            identifiers VARCHAR[] NOT NULL,
+            traits JSON,
+            channels VARCHAR[],
+            event_count BIGINT NOT NULL,
+            first_seen TIMESTAMPTZ,
+            last_seen TIMESTAMPTZ,
+            refreshed_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE VIEW resolved_events AS
+            SELECT e.*, coalesce(m.canonical_id, e.profile_id) AS person_id
+            FROM events e LEFT JOIN profile_merges m ON e.profile_id = m.profile_id;
+        """,
+    ),
+)
