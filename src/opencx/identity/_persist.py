@@ -107,14 +107,13 @@ def replay(
 ) -> tuple[IdentityGraph, Changes, list[tuple[int, ProfileId | None]]]:
     """Resolve every stored event again, in log order, from nothing but the log and blocks."""
     graph = IdentityGraph(settings, [*load_blocks(con), *extra_blocks])
-    total_row = con.execute("SELECT count(*) FROM events").fetchone()
-    total = int(total_row[0]) if total_row else 0
+    total = int(con.execute("SELECT count(*) FROM events").fetchall()[0][0])
     moved: list[tuple[int, ProfileId | None]] = []
     done = 0
     resolve = graph.resolve
-    reader = con.execute(
+    reader = con.sql(
         "SELECT seq, message_id, identifiers, profile_id FROM events ORDER BY seq"
-    ).fetch_record_batch(_CHUNK)
+    ).to_arrow_reader(_CHUNK)
     for chunk in reader:
         seqs = chunk.column(0).to_pylist()
         mids = chunk.column(1).to_pylist()
@@ -190,12 +189,15 @@ def split(
     profile_id: ProfileId,
     identifier: IdentifierKey,
     progress: Progress | None = None,
-) -> tuple[IdentityGraph, ProfileId, RebuildReport]:
+) -> tuple[IdentityGraph, ProfileId | None, RebuildReport]:
     """Move `identifier` (and the events that carry it) off `profile_id`, for good.
 
     The identifier is blocked from every other identifier the profile holds now, and
     identity is rebuilt, so the split is exactly what a rebuild would produce.
     Returns the new graph, the identifier's new profile id and the rebuild report.
+    The new profile id is None when every event that carried the identifier also
+    carried a more trusted identifier of the old profile: those events stay, and the
+    identifier is left unattached until an event links it to someone else.
     """
     graph = load_graph(con, settings)
     canonical = graph.canonical(profile_id)
@@ -211,6 +213,4 @@ def split(
         raise Conflict(f"{identifier!r} is the only identifier of profile {profile_id!r}")
     blocks = [(identifier, other, canonical) for other in others]
     graph, report = rebuild(con, settings, progress, blocks)
-    new_pid = graph.profile_of(identifier)
-    assert new_pid is not None
-    return graph, new_pid, report
+    return graph, graph.profile_of(identifier), report

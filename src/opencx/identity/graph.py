@@ -87,6 +87,7 @@ class IdentityGraph:
         self._parent: dict[ProfileId, ProfileId] = {}
         self._blocks: dict[IdentifierKey, set[IdentifierKey]] = {}
         self._split_origin: dict[IdentifierKey, set[ProfileId]] = {}
+        self._kept_origin: dict[IdentifierKey, ProfileId] = {}
         for a, b, origin in blocks:
             self.add_block(a, b, origin)
         self.changes = Changes()
@@ -127,6 +128,7 @@ class IdentityGraph:
         self._blocks.setdefault(b, set()).add(a)
         if origin is not None:
             self._split_origin.setdefault(a, set()).add(origin)
+            self._kept_origin.setdefault(b, origin)
 
     # -- loading -----------------------------------------------------------------
     def load(
@@ -259,8 +261,13 @@ class IdentityGraph:
         return survivor
 
     def _new_profile_id(self, keys: list[IdentifierKey], message_id: str) -> ProfileId:
+        # After a split of profile P, the side that kept P's other identifiers keeps the
+        # id P, so that lookups by it still work; the split-off side never takes it.
+        for key in keys:
+            origin = self._kept_origin.get(key)
+            if origin is not None and origin not in self._created and origin not in self._parent:
+                return origin
         pid = profile_id_for(message_id)
-        # A profile re-created for an identifier split off profile P must not take P's id.
         for key in keys:
             if pid in self._split_origin.get(key, ()):
                 return profile_id_for(message_id, f"|split|{key}")

@@ -1,0 +1,85 @@
+"""What a running server holds: the store, the ingestion pipeline, and credential caches."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from opencx.access import Source, Token, source_for_write_key, token_for_secret
+from opencx.config import Settings
+from opencx.ingest import Ingestor
+from opencx.profiles import refresh_profiles
+from opencx.store import Store
+
+log = logging.getLogger("opencx.api")
+_CACHE_SECONDS = 5.0
+
+
+@dataclass
+class ServerState:
+    """The one store and writer of this process, plus short-lived credential caches."""
+
+    settings: Settings
+    store: Store
+    ingestor: Ingestor
+    _sources: dict[str, tuple[Source | None, float]] = field(default_factory=dict)
+    _tokens: dict[str, tuple[Token | None, float]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _refresher: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, store: Store | None = None) -> ServerState:
+        store = store or Store(settings.db)
+        return cls(settings=settings, store=store, ingestor=Ingestor(store, settings))
+
+    def start(self) -> None:
+        self.ingestor.start()
+        if self.settings.profiles_refresh_s > 0:
+            self._refresher = threading.Thread(
+                target=self._refresh_loop, name="opencx-profiles", daemon=True
+            )
+            self._refresher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join()
+        self.ingestor.stop()
+
+    def _refresh_loop(self) -> None:
+        last_flushes = -1
+        while not self._stop.wait(self.settings.profiles_refresh_s):
+            flushes = self.ingestor.writer.flushes
+            if flushes == last_flushes:
+                continue
+            try:
+                refresh_profiles(self.store.cursor())
+                last_flushes = flushes
+            except Exception:  # the next round retries; never take the server down
+                log.exception("profiles refresh failed")
+
+    def source(self, write_key: str) -> Source | None:
+        """The active source of a write key (cached for a few seconds)."""
+        now = time.monotonic()
+        hit = self._sources.get(write_key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        found = source_for_write_key(self.store.cursor(), write_key)
+        if len(self._sources) > 10_000:
+            self._sources.clear()
+        self._sources[write_key] = (found, now + _CACHE_SECONDS)
+        return found
+
+    def token(self, secret: str) -> Token | None:
+        """The active API token of a bearer secret (cached for a few seconds)."""
+        now = time.monotonic()
+        hit = self._tokens.get(secret)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        found = token_for_secret(self.store.cursor(), secret)
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[secret] = (found, now + _CACHE_SECONDS)
+        return found

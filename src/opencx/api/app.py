@@ -1,0 +1,90 @@
+"""The FastAPI application: ingestion, the read API, and error mapping in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from opencx import __version__
+from opencx.api import admin, ingest, profiles
+from opencx.api._state import ServerState
+from opencx.config import Settings, load_settings
+from opencx.errors import OpenCXError, Overloaded
+from opencx.store import Store
+
+
+class IngestionCORS:
+    """CORS for the ingestion endpoints only, and only for the configured origins."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "content-encoding"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """The OpenCX server app; owns the database for its lifetime."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ServerState.open(settings, store)
+        app.state.opencx = state
+        state.start()
+        try:
+            yield
+        finally:
+            state.stop()
+            if store is None:
+                state.store.close()
+
+    app = FastAPI(
+        title="OpenCX",
+        version=__version__,
+        description="Customer-experience management: Segment-compatible ingestion, "
+        "identity resolution, profiles and timelines.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    @app.exception_handler(OpenCXError)
+    async def opencx_error(request: Request, exc: OpenCXError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = str(exc.retry_after)
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = (
+                'Basic realm="opencx"' if request.url.path.startswith("/v1/") else "Bearer"
+            )
+        body = {"error": {"type": type(exc).__name__, "message": exc.message}}
+        if exc.details is not None:
+            body["error"]["details"] = exc.details
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(ingest.router)
+    app.include_router(profiles.router)
+    app.include_router(admin.router)
+    if settings.cors_origins:
+        app.add_middleware(IngestionCORS, origins=settings.cors_origins)
+    return app

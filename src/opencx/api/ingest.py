@@ -1,0 +1,206 @@
+"""Segment-compatible ingestion endpoints: /v1/batch, /v1/track, ... and the browser short forms."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from opencx.api._state import ServerState
+from opencx.errors import InvalidInput, Overloaded, PayloadTooLarge, Unauthorized
+from opencx.ingest import Failure, SourceContext, ValidatedBatch, WriteResult, now_us
+
+router = APIRouter(tags=["ingestion"])
+
+_SINGLE = {
+    "track": "track", "t": "track", "identify": "identify", "i": "identify",
+    "page": "page", "p": "page", "screen": "screen", "s": "screen",
+    "group": "group", "g": "group", "alias": "alias", "a": "alias",
+}  # fmt: skip
+_MAX_ERRORS_SHOWN = 100
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.opencx
+    return state
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "").lower()
+    if encoding in ("gzip", "deflate"):
+        body = _inflate(body, encoding, limit)
+    elif encoding not in ("", "identity"):
+        raise InvalidInput(f"Content-Encoding {encoding!r} is not supported: use gzip or none")
+    return body
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInput(f"body is not valid {encoding} data: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed body is over the limit of {limit} bytes")
+    return out
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:  # numbers beyond 64 bits and NaN are valid to Python's parser
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise InvalidInput(f"body is not valid JSON: {exc}") from None
+
+
+def _write_key(request: Request, payload: Any) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("Authorization header is not valid Basic credentials") from None
+        user, _, _password = decoded.partition(":")
+        if user:
+            return user
+    if isinstance(payload, dict) and isinstance(payload.get("writeKey"), str):
+        return payload["writeKey"]
+    return None
+
+
+def _authenticate(state: ServerState, key: str | None) -> SourceContext:
+    if not key:
+        raise Unauthorized(
+            "a write key is required: HTTP Basic auth with the write key as user name, "
+            "or writeKey in the body"
+        )
+    source = state.source(key)
+    if source is None:
+        raise Unauthorized("the write key is not valid (unknown, rotated or revoked)")
+    return SourceContext(source.name, source.channel, origin="api")
+
+
+def _response(result: WriteResult) -> JSONResponse:
+    body: dict[str, Any] = {
+        "success": True,
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+    }
+    if result.failures:
+        body["errors"] = [f.summary() for f in result.failures[:_MAX_ERRORS_SHOWN]]
+    return JSONResponse(body)
+
+
+async def _commit(state: ServerState, batch: ValidatedBatch) -> WriteResult:
+    return await asyncio.wrap_future(state.ingestor.writer.submit(batch))
+
+
+async def _keep_malformed(
+    state: ServerState, source: SourceContext | None, body: bytes, error: str
+) -> None:
+    """A body refused as a whole is still kept, so nothing sent is lost without a trace."""
+    batch = ValidatedBatch()
+    batch.failures.append(
+        Failure(
+            index=0,
+            message_id=None,
+            payload=body[: state.settings.max_batch_bytes].decode("utf-8", "replace"),
+            errors=[{"field": "body", "message": error}],
+            source=source.name if source else None,
+            origin="api",
+            received_at=now_us(),
+        )
+    )
+    await _commit(state, batch)
+
+
+async def _ingest(request: Request, kind: str | None) -> Response:
+    state = _state(request)
+    settings = state.settings
+    if state.ingestor.writer.backlog > settings.max_queued_events:
+        raise Overloaded("ingestion is busy: retry shortly", retry_after=1)
+    body = await _read_body(request, settings.max_batch_bytes)
+    try:
+        payload = _parse_json(body)
+    except InvalidInput as exc:
+        source = _authenticate(state, _write_key(request, None))
+        await _keep_malformed(state, source, body, exc.message)
+        raise
+    source = _authenticate(state, _write_key(request, payload))
+    if kind is None:
+        if not isinstance(payload, dict) or not isinstance(payload.get("batch"), list):
+            error = "body must be an object with a 'batch' array of messages"
+            await _keep_malformed(state, source, body, error)
+            raise InvalidInput(error)
+        messages = payload["batch"]
+        if len(messages) > settings.max_batch_events:
+            raise PayloadTooLarge(
+                f"batch has {len(messages)} events; the limit is {settings.max_batch_events}"
+            )
+        sent_at = payload.get("sentAt")
+    else:
+        messages = [payload]
+        sent_at = None
+        if isinstance(payload, dict) and len(body) > settings.max_event_bytes:
+            raise PayloadTooLarge(
+                f"event is {len(body)} bytes; the limit is {settings.max_event_bytes}"
+            )
+    batch = state.ingestor.validate(
+        messages, source, batch_sent_at=sent_at, default_type=kind
+    )
+    result = await _commit(state, batch)
+    return _response(result)
+
+
+@router.post("/v1/batch", summary="Send a batch of Segment messages")
+@router.post("/v1/b", include_in_schema=False)
+async def batch(request: Request) -> Response:
+    return await _ingest(request, None)
+
+
+@router.post("/v1/m", include_in_schema=False)
+async def sdk_metrics(request: Request) -> Response:
+    """analytics-next reports its own delivery metrics here: not customer events."""
+    await request.body()
+    return JSONResponse({"success": True})
+
+
+def _single_endpoint(kind: str) -> Any:
+    async def endpoint(request: Request) -> Response:
+        return await _ingest(request, kind)
+
+    endpoint.__name__ = f"ingest_{kind}"
+    return endpoint
+
+
+for _path, _kind in _SINGLE.items():
+    router.add_api_route(
+        f"/v1/{_path}",
+        _single_endpoint(_kind),
+        methods=["POST"],
+        summary=f"Send one {_kind} message",
+        include_in_schema=len(_path) > 1,
+    )
