@@ -120,13 +120,14 @@ class LiveServer:
 def start_server(db: Path, write_key: str, admin_token: str, timeout: float = 30) -> LiveServer:
     port = free_port()
     env = {**os.environ, "OPENCX_PROFILES_REFRESH_S": "0"}
-    log = db.with_suffix(f".{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "opencx.cli", "serve", "--db", str(db), "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = db.with_suffix(f".{port}.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "opencx.cli", "serve", "--db", str(db), "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -256,7 +256,7 @@ def identity_rebuild(db: DbOption = None) -> None:
     """Recompute identity resolution from the event log (same rules, same result)."""
     settings = _settings(db)
     with _store(settings) as store, _progress("replaying events") as update:
-        _, report = rebuild(store.con, settings.identity, update)
+        report = rebuild(store.con, settings.identity, update)
         refresh_profiles(store.con)
     console.print(
         f"{report.events} events, {report.identifiers} identifiers, {report.profiles} profiles, "
@@ -277,11 +277,15 @@ def identity_split(
     with _store(settings) as store:
         key = parse_identifier(identifier, Ingestor(store, settings).extractor)
         with _progress("rebuilding identity") as update:
-            _, new_pid, report = split(store.con, settings.identity, profile, key, update)
+            new_pid, report = split(store.con, settings.identity, profile, key, update)
         refresh_profiles(store.con)
+    where = (
+        f"now lives on profile {new_pid}"
+        if new_pid
+        else "is unattached (every event carrying it also carried a more trusted identifier)"
+    )
     console.print(
-        f"{key} now lives on profile {new_pid}; {report.events_moved} events moved. "
-        "The link is blocked from coming back."
+        f"{key} {where}; {report.events_moved} events moved. The link is blocked from coming back."
     )
 
 

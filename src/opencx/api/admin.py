@@ -73,8 +73,8 @@ class IdentityReport(BaseModel):
 @router.post("/identity/rebuild", response_model=IdentityReport, summary="Rebuild identity")
 def identity_rebuild(state: StateDep, _: AdminDep) -> IdentityReport:
     def run(con: duckdb.DuckDBPyConnection, writer: EventWriter) -> IdentityReport:
-        graph, report = rebuild(con, state.settings.identity)
-        writer.graph = graph
+        report = rebuild(con, state.settings.identity)
+        writer.reload_identity()
         return IdentityReport(**report.__dict__)
 
     return state.ingestor.writer.call(run)
@@ -86,8 +86,8 @@ def identity_split(body: SplitRequest, state: StateDep, con: ConDep, _: AdminDep
     profile = canonical_id(con, body.profile_id)
 
     def run(wcon: duckdb.DuckDBPyConnection, writer: EventWriter) -> IdentityReport:
-        graph, new_pid, report = split(wcon, state.settings.identity, profile, key)
-        writer.graph = graph
+        new_pid, report = split(wcon, state.settings.identity, profile, key)
+        writer.reload_identity()
         return IdentityReport(profile_id=new_pid, **report.__dict__)
 
     return state.ingestor.writer.call(run)

@@ -102,7 +102,9 @@ class IdentifierExtractor:
         if isinstance(external_ids, list):
             for item in external_ids:
                 if isinstance(item, Mapping) and isinstance(item.get("type"), str):
-                    kind = {"userId": "user_id", "user_id": "user_id"}.get(item["type"], item["type"])
+                    kind = {"userId": "user_id", "user_id": "user_id"}.get(
+                        item["type"], item["type"]
+                    )
                     add(kind.lower(), item.get("id"))
         add("anonymous_id", anonymous_id)
         if len(found) <= 1:

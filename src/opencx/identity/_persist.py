@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from opencx.config import IdentitySettings
 from opencx.errors import Conflict, NotFound
+from opencx.identity._rebuild import rebuild_identity
 from opencx.identity.graph import Changes, IdentityGraph
 from opencx.types import IdentifierKey, ProfileId
 
@@ -104,30 +105,32 @@ def replay(
     settings: IdentitySettings,
     progress: Progress | None = None,
     extra_blocks: Sequence[Block] = (),
-) -> tuple[IdentityGraph, Changes, list[tuple[int, ProfileId | None]]]:
-    """Resolve every stored event again, in log order, from nothing but the log and blocks."""
-    graph = IdentityGraph(settings, [*load_blocks(con), *extra_blocks])
-    total = int(con.execute("SELECT count(*) FROM events").fetchall()[0][0])
-    moved: list[tuple[int, ProfileId | None]] = []
+) -> tuple[IdentityGraph, Changes]:
+    """Resolve the stored log again, in order, from nothing but the log and the blocks.
+
+    Only the first event of each distinct identifier set is resolved: a later event
+    with the same set cannot change the graph (profiles only grow, so what linked
+    then is linked now and what was refused then is refused now), and real logs
+    repeat their identifier sets for nearly every event.
+    """
+    graph = IdentityGraph(settings, [*load_blocks(con), *extra_blocks], journal=False)
+    distinct = con.sql(
+        "SELECT identifiers, min(seq) AS seq, arg_min(message_id, seq) AS message_id "
+        "FROM events WHERE len(identifiers) > 0 GROUP BY identifiers ORDER BY seq"
+    )
+    total = int(con.execute(f"SELECT count(*) FROM ({distinct.sql_query()})").fetchall()[0][0])
     done = 0
     resolve = graph.resolve
-    reader = con.sql(
-        "SELECT seq, message_id, identifiers, profile_id FROM events ORDER BY seq"
-    ).to_arrow_reader(_CHUNK)
-    for chunk in reader:
-        seqs = chunk.column(0).to_pylist()
-        mids = chunk.column(1).to_pylist()
-        keys = chunk.column(2).to_pylist()
-        stored = chunk.column(3).to_pylist()
-        for seq, mid, ks, old in zip(seqs, mids, keys, stored, strict=True):
-            pid = resolve(ks, mid, seq)
-            if pid != old:
-                moved.append((seq, pid))
+    for chunk in distinct.to_arrow_reader(_CHUNK):
+        keys = chunk.column(0).to_pylist()
+        seqs = chunk.column(1).to_pylist()
+        mids = chunk.column(2).to_pylist()
+        for ks, seq, mid in zip(keys, seqs, mids, strict=True):
+            resolve(ks, mid, seq)
         done += len(seqs)
         if progress is not None:
             progress(done, total)
-    changes = graph.commit()
-    return graph, changes, moved
+    return graph, graph.commit()
 
 
 def rebuild(
@@ -135,52 +138,77 @@ def rebuild(
     settings: IdentitySettings,
     progress: Progress | None = None,
     extra_blocks: Sequence[Block] = (),
-) -> tuple[IdentityGraph, RebuildReport]:
+) -> RebuildReport:
     """Recompute identity from the event log and replace the stored state with the result.
 
-    `extra_blocks` (from a split) are stored in the same transaction as the result.
+    Every event is put on the profile of its most trusted identifier (which resolution
+    never drops). `extra_blocks` (from a split) are stored in the same transaction.
+    A running writer must reload its graph afterwards (`load_graph`).
     """
-    graph, changes, moved = replay(con, settings, progress, extra_blocks)
-    con.execute("BEGIN")
-    try:
-        if extra_blocks:
-            con.executemany(
-                "INSERT OR IGNORE INTO identity_blocks (identifier, other, split_from) "
-                "VALUES (?, ?, ?)",
-                list(extra_blocks),
-            )
-        con.execute("DELETE FROM identities")
-        con.execute("DELETE FROM profile_merges")
-        con.execute("DELETE FROM identity_conflicts")
-        write_changes(con, changes, graph)
-        if moved:
-            con.register(
-                "_moved",
-                pa.table(
-                    {
-                        "seq": pa.array([s for s, _ in moved], pa.int64()),
-                        "profile_id": pa.array([p for _, p in moved], pa.string()),
-                    }
-                ),
-            )
-            con.execute(
-                "UPDATE events SET profile_id = m.profile_id FROM _moved m WHERE events.seq = m.seq"
-            )
-            con.unregister("_moved")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    count = con.execute("SELECT count(*) FROM events").fetchone()
-    report = RebuildReport(
-        events=int(count[0]) if count else 0,
-        identifiers=len(changes.identities),
-        profiles=len(graph.profiles()),
-        merges=len(changes.merges),
-        conflicts=len(changes.conflicts),
-        events_moved=len(moved),
+    blocks = [*load_blocks(con), *extra_blocks]
+    result = rebuild_identity(con, settings, blocks, progress)
+    merges = result.merges
+    into = dict(
+        zip(
+            merges.column("profile_id").to_pylist(),
+            merges.column("merged_into").to_pylist(),
+            strict=True,
+        )
     )
-    return graph, report
+    canonical = []
+    for pid in into:
+        root = into[pid]
+        while root in into:
+            root = into[root]
+        canonical.append(root)
+    merges = merges.add_column(2, "canonical_id", pa.array(canonical, pa.string()))
+    con.register("_owners", result.owners)
+    con.register("_identities", result.identities)
+    con.register("_merges", merges)
+    con.register("_conflicts", result.conflicts)
+    try:
+        moved = int(
+            con.execute(
+                "SELECT count(*) FROM resolved_events e "
+                "LEFT JOIN _owners o ON o.identifier = e.identifiers[1] "
+                "WHERE e.person_id IS DISTINCT FROM o.profile_id"
+            ).fetchall()[0][0]
+        )
+        con.execute("BEGIN")
+        try:
+            if extra_blocks:
+                con.executemany(
+                    "INSERT OR IGNORE INTO identity_blocks (identifier, other, split_from) "
+                    "VALUES (?, ?, ?)",
+                    list(extra_blocks),
+                )
+            con.execute("DELETE FROM identities")
+            con.execute("DELETE FROM profile_merges")
+            con.execute("DELETE FROM identity_conflicts")
+            con.execute("INSERT INTO identities SELECT * FROM _identities")
+            con.execute("INSERT INTO profile_merges SELECT * FROM _merges")
+            con.execute("INSERT INTO identity_conflicts SELECT * FROM _conflicts")
+            con.execute(
+                "UPDATE events SET profile_id = o.profile_id FROM _owners o "
+                "WHERE o.identifier = events.identifiers[1] "
+                "AND events.profile_id IS DISTINCT FROM o.profile_id"
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        for name in ("_owners", "_identities", "_merges", "_conflicts"):
+            con.unregister(name)
+    count = con.execute("SELECT count(*) FROM events").fetchall()
+    return RebuildReport(
+        events=int(count[0][0]),
+        identifiers=result.identities.num_rows,
+        profiles=result.profiles,
+        merges=merges.num_rows,
+        conflicts=result.conflicts.num_rows,
+        events_moved=moved,
+    )
 
 
 def split(
@@ -189,19 +217,26 @@ def split(
     profile_id: ProfileId,
     identifier: IdentifierKey,
     progress: Progress | None = None,
-) -> tuple[IdentityGraph, ProfileId | None, RebuildReport]:
+) -> tuple[ProfileId | None, RebuildReport]:
     """Move `identifier` (and the events that carry it) off `profile_id`, for good.
 
     The identifier is blocked from every other identifier the profile holds now, and
     identity is rebuilt, so the split is exactly what a rebuild would produce.
-    Returns the new graph, the identifier's new profile id and the rebuild report.
-    The new profile id is None when every event that carried the identifier also
-    carried a more trusted identifier of the old profile: those events stay, and the
-    identifier is left unattached until an event links it to someone else.
+    Returns the identifier's new profile id and the rebuild report. The new profile
+    id is None when every event that carried the identifier also carried a more
+    trusted identifier of the old profile: those events stay, and the identifier is
+    left unattached until an event links it to someone else.
     """
-    graph = load_graph(con, settings)
-    canonical = graph.canonical(profile_id)
-    members = graph.identifiers(canonical)
+    canonical = _canonical(con, profile_id)
+    members = [
+        k
+        for (k,) in con.execute(
+            "SELECT i.identifier FROM identities i "
+            "LEFT JOIN profile_merges m ON m.profile_id = i.profile_id "
+            "WHERE coalesce(m.canonical_id, i.profile_id) = ? ORDER BY i.seq",
+            [canonical],
+        ).fetchall()
+    ]
     if not members:
         raise NotFound(f"profile {profile_id!r} does not exist")
     if identifier not in members:
@@ -212,5 +247,17 @@ def split(
     if not others:
         raise Conflict(f"{identifier!r} is the only identifier of profile {profile_id!r}")
     blocks = [(identifier, other, canonical) for other in others]
-    graph, report = rebuild(con, settings, progress, blocks)
-    return graph, graph.profile_of(identifier), report
+    report = rebuild(con, settings, progress, blocks)
+    row = con.execute(
+        "SELECT coalesce(m.canonical_id, i.profile_id) FROM identities i "
+        "LEFT JOIN profile_merges m ON m.profile_id = i.profile_id WHERE i.identifier = ?",
+        [identifier],
+    ).fetchall()
+    return (row[0][0] if row else None), report
+
+
+def _canonical(con: duckdb.DuckDBPyConnection, profile_id: ProfileId) -> ProfileId:
+    row = con.execute(
+        "SELECT canonical_id FROM profile_merges WHERE profile_id = ?", [profile_id]
+    ).fetchall()
+    return str(row[0][0]) if row else profile_id

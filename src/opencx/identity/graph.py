@@ -10,7 +10,6 @@ identifier is dropped and matching is retried, and every refusal is logged.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,9 +20,12 @@ _MISSING = object()
 
 
 def profile_id_for(message_id: str, salt: str = "") -> ProfileId:
-    """Deterministic profile id of the profile an event creates."""
-    digest = hashlib.blake2b(f"{message_id}{salt}".encode(), digest_size=8).hexdigest()
-    return f"p_{digest}"
+    """Deterministic profile id of the profile an event creates.
+
+    MD5 (not for security: any stable hash would do) so that SQL computes the same id,
+    `'p_' || md5(message_id)[1:16]`, when a rebuild derives ids in bulk.
+    """
+    return "p_" + hashlib.md5(f"{message_id}{salt}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +79,16 @@ class IdentityGraph:
         self,
         settings: IdentitySettings,
         blocks: Iterable[tuple[IdentifierKey, IdentifierKey, ProfileId | None]] = (),
+        *,
+        journal: bool = True,
     ) -> None:
+        """`journal=False` (for one-shot rebuilds) skips the undo log: no rollback, less memory."""
         self.settings = settings
         self._limits = dict(settings.limits)
         self._default_limit = settings.default_limit
         self._owner: dict[IdentifierKey, ProfileId] = {}
         self._members: dict[ProfileId, list[IdentifierKey]] = {}
+        self._kinds: dict[ProfileId, dict[str, int]] = {}
         self._created: dict[ProfileId, int] = {}
         self._parent: dict[ProfileId, ProfileId] = {}
         self._blocks: dict[IdentifierKey, set[IdentifierKey]] = {}
@@ -91,6 +97,7 @@ class IdentityGraph:
         for a, b, origin in blocks:
             self.add_block(a, b, origin)
         self.changes = Changes()
+        self._journal = journal
         self._undo: list[tuple[dict, object, object]] = []
 
     # -- reading -----------------------------------------------------------------
@@ -107,6 +114,10 @@ class IdentityGraph:
 
     def identifiers(self, profile_id: ProfileId) -> list[IdentifierKey]:
         return list(self._members.get(self.canonical(profile_id), ()))
+
+    def owners(self) -> dict[IdentifierKey, ProfileId]:
+        """Every identifier and the profile it belongs to now."""
+        return dict(self._owner)
 
     def profiles(self) -> dict[ProfileId, list[IdentifierKey]]:
         return {pid: list(keys) for pid, keys in self._members.items()}
@@ -143,21 +154,29 @@ class IdentityGraph:
             root = self.canonical(pid)
             self._owner[key] = root
             self._members.setdefault(root, []).append(key)
+            kinds = self._kinds.setdefault(root, {})
+            kind = key[: key.index(":")]
+            kinds[kind] = kinds.get(kind, 0) + 1
             if pid not in self._created or seq < self._created[pid]:
                 self._created[pid] = seq
         for pid in list(self._created):
             root = self.canonical(pid)
             if root != pid:
-                self._created[root] = min(self._created.get(root, self._created[pid]), self._created[pid])
+                self._created[root] = min(
+                    self._created.get(root, self._created[pid]), self._created[pid]
+                )
                 del self._created[pid]
 
     # -- transactions ------------------------------------------------------------
     def _set(self, mapping: dict, key: object, value: object) -> None:
-        self._undo.append((mapping, key, mapping.get(key, _MISSING)))
+        if self._journal:
+            self._undo.append((mapping, key, mapping.get(key, _MISSING)))
         mapping[key] = value
 
     def _delete(self, mapping: dict, key: object) -> None:
-        self._undo.append((mapping, key, mapping.pop(key)))
+        old = mapping.pop(key)
+        if self._journal:
+            self._undo.append((mapping, key, old))
 
     def commit(self) -> Changes:
         """Keep everything resolved since the last commit; return what to persist."""
@@ -167,6 +186,8 @@ class IdentityGraph:
 
     def rollback(self) -> None:
         """Forget everything resolved since the last commit (the write failed)."""
+        if not self._journal:
+            raise RuntimeError("this graph was built without a journal and cannot roll back")
         for mapping, key, old in reversed(self._undo):
             if old is _MISSING:
                 mapping.pop(key, None)
@@ -181,56 +202,32 @@ class IdentityGraph:
 
         `keys` must be ordered most trusted first (see `IdentifierExtractor.keys`).
         """
-        owner = self._owner
         if not keys:
             return None
+        owner = self._owner
         if len(keys) == 1:
             pid = owner.get(keys[0])
             if pid is not None:
                 return pid
-        else:
-            first = owner.get(keys[0])
-            if first is not None and all(owner.get(k) == first for k in keys[1:]):
-                return first
         attempt = list(keys)
-        while attempt:
-            reason = self._violation(attempt)
+        while True:
+            pids, via, new = self._classify(attempt)
+            if not new and len(pids) == 1:
+                return pids[0]
+            reason = self._violation(pids, new)
             if reason is None:
-                return self._link(attempt, message_id, seq)
+                return self._link(pids, via, new, message_id, seq)
             dropped = attempt.pop()
             self.changes.conflicts.append(
                 ConflictRow(seq, message_id, dropped, owner.get(dropped), reason)
             )
-        return None
+            if not attempt:
+                return None
 
-    def _violation(self, keys: list[IdentifierKey]) -> str | None:
-        """Why linking `keys` (and the profiles they belong to) would break a rule, if it would."""
-        owner, members = self._owner, self._members
-        pids: list[ProfileId] = []
-        combined: list[IdentifierKey] = []
-        for key in keys:
-            pid = owner.get(key)
-            if pid is None:
-                combined.append(key)
-            elif pid not in pids:
-                pids.append(pid)
-                combined.extend(members[pid])
-        if len(pids) == 1 and len(combined) == len(members[pids[0]]):
-            return None
-        kinds = Counter(key.partition(":")[0] for key in combined)
-        for kind, count in kinds.items():
-            if count > self.limit(kind):
-                return f"would give one profile {count} {kind} identifiers (limit {self.limit(kind)})"
-        if self._blocks:
-            together = set(combined)
-            for key in combined:
-                blocked = self._blocks.get(key)
-                if blocked and not blocked.isdisjoint(together):
-                    other = sorted(blocked & together)[0]
-                    return f"{key} and {other} were split apart and may not be merged again"
-        return None
-
-    def _link(self, keys: list[IdentifierKey], message_id: str, seq: int) -> ProfileId:
+    def _classify(
+        self, keys: list[IdentifierKey]
+    ) -> tuple[list[ProfileId], dict[ProfileId, IdentifierKey], list[IdentifierKey]]:
+        """The profiles `keys` belong to (with the key that reached each) and the new keys."""
         owner = self._owner
         pids: list[ProfileId] = []
         via: dict[ProfileId, IdentifierKey] = {}
@@ -240,24 +237,75 @@ class IdentityGraph:
             if pid is None:
                 new.append(key)
             elif pid not in via:
-                pids.append(pid)
                 via[pid] = key
+                pids.append(pid)
+        return pids, via, new
+
+    def _violation(self, pids: list[ProfileId], new: list[IdentifierKey]) -> str | None:
+        """Why joining profiles `pids` and keys `new` would break a rule, if it would."""
+        kinds = self._kinds
+        counts: dict[str, int] = {}
+        for key in new:
+            kind = key[: key.index(":")]
+            counts[kind] = counts.get(kind, 0) + 1
+        if len(pids) > 1:
+            for pid in pids:
+                for kind, n in kinds[pid].items():
+                    counts[kind] = counts.get(kind, 0) + n
+        elif pids:
+            held = kinds[pids[0]]
+            for kind in counts:
+                counts[kind] += held.get(kind, 0)
+        limits, default = self._limits, self._default_limit
+        for kind in sorted(counts):
+            limit = limits.get(kind, default)
+            if counts[kind] > limit:
+                return f"would give one profile {counts[kind]} {kind} identifiers (limit {limit})"
+        if self._blocks:
+            members = self._members
+            together = set(new)
+            for pid in pids:
+                together.update(members[pid])
+            for key in sorted(together):
+                blocked = self._blocks.get(key)
+                if blocked and not blocked.isdisjoint(together):
+                    other = sorted(blocked & together)[0]
+                    return f"{key} and {other} were split apart and may not be merged again"
+        return None
+
+    def _link(
+        self,
+        pids: list[ProfileId],
+        via: dict[ProfileId, IdentifierKey],
+        new: list[IdentifierKey],
+        message_id: str,
+        seq: int,
+    ) -> ProfileId:
         if pids:
-            survivor = min(pids, key=lambda p: (self._created[p], p))
+            created = self._created
+            survivor = pids[0]
+            if len(pids) > 1:
+                survivor = min(pids, key=lambda p: (created[p], p))
+                for pid in pids:
+                    if pid != survivor:
+                        self._absorb(pid, survivor, seq, message_id, via[pid])
         else:
             survivor = self._new_profile_id(new, message_id)
             self._set(self._created, survivor, seq)
             self._set(self._members, survivor, [])
-        for pid in pids:
-            if pid != survivor:
-                self._absorb(pid, survivor, seq, message_id, via[pid])
+            self._set(self._kinds, survivor, {})
         if new:
-            members = list(self._members[survivor])
+            owner = self._owner
+            members = [*self._members[survivor], *new]
+            kinds = dict(self._kinds[survivor])
+            identities = self.changes.identities
             for key in new:
                 self._set(owner, key, survivor)
-                members.append(key)
-                self.changes.identities.append(IdentityRow(key, survivor, seq, message_id))
+                kind = key[: key.index(":")]
+                kinds[kind] = kinds.get(kind, 0) + 1
+                identities.append(IdentityRow(key, survivor, seq, message_id))
             self._set(self._members, survivor, members)
+            self._set(self._kinds, survivor, kinds)
         return survivor
 
     def _new_profile_id(self, keys: list[IdentifierKey], message_id: str) -> ProfileId:
@@ -274,13 +322,23 @@ class IdentityGraph:
         return pid
 
     def _absorb(
-        self, absorbed: ProfileId, survivor: ProfileId, seq: int, message_id: str, via: IdentifierKey
+        self,
+        absorbed: ProfileId,
+        survivor: ProfileId,
+        seq: int,
+        message_id: str,
+        via: IdentifierKey,
     ) -> None:
         moving = self._members[absorbed]
         for key in moving:
             self._set(self._owner, key, survivor)
         self._set(self._members, survivor, self._members[survivor] + moving)
+        kinds = dict(self._kinds[survivor])
+        for kind, n in self._kinds[absorbed].items():
+            kinds[kind] = kinds.get(kind, 0) + n
+        self._set(self._kinds, survivor, kinds)
         self._delete(self._members, absorbed)
+        self._delete(self._kinds, absorbed)
         self._delete(self._created, absorbed)
         self._set(self._parent, absorbed, survivor)
         self.changes.merges.append(MergeRow(absorbed, survivor, seq, message_id, via))

@@ -59,7 +59,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             replayed_at TIMESTAMPTZ
         );
         CREATE TABLE identities (
-            identifier VARCHAR PRIMARY KEY,
+            identifier VARCHAR NOT NULL,
             kind VARCHAR NOT NULL,
             value VARCHAR NOT NULL,
             profile_id VARCHAR NOT NULL,
