@@ -1,4 +1,4 @@
-"""Identity rebuild over 1 M identifiers with realistic chains (anonymous → user → email → phone)."""
+"""Identity rebuild of 1 M identifiers in realistic chains: anonymous → user → email → phone."""
 
 from __future__ import annotations
 

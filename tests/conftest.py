@@ -92,7 +92,9 @@ class ApiClient:
 def api(settings: Settings) -> Iterator[ApiClient]:
     with Store() as s:
         _, key = add_source(s.con, "web", "web")
-        tokens = {role: create_token(s.con, role, role)[1] for role in ("admin", "analyst", "agent")}
+        tokens = {
+            role: create_token(s.con, role, role)[1] for role in ("admin", "analyst", "agent")
+        }
         with TestClient(create_app(settings, s)) as client:
             yield ApiClient(client, s, key, tokens)
 

@@ -38,7 +38,7 @@ class IdentitySettings(BaseSettings):
     )
     limits: dict[str, int] = Field(
         default={"user_id": 1},
-        description="Most values of a kind one profile may hold; kinds not listed use default_limit.",
+        description="Most values of a kind one profile may hold (unlisted kinds: default_limit).",
     )
     default_limit: int = Field(default=5, ge=1)
     blocked_values: list[str] = Field(

@@ -11,7 +11,17 @@ IdentifierKey: TypeAlias = str
 """An identifier as `kind:value`, e.g. `email:jane@example.com`, already normalised."""
 
 Channel = Literal["web", "app", "email", "sms", "chat", "phone", "store", "social", "partner"]
-CHANNELS: tuple[str, ...] = ("web", "app", "email", "sms", "chat", "phone", "store", "social", "partner")
+CHANNELS: tuple[str, ...] = (
+    "web",
+    "app",
+    "email",
+    "sms",
+    "chat",
+    "phone",
+    "store",
+    "social",
+    "partner",
+)
 
 EventType = Literal["track", "identify", "page", "screen", "group", "alias"]
 EVENT_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")

@@ -89,7 +89,9 @@ HYPO = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 @HYPO
 @given(streams, splits)
-def test_incremental_resolution_equals_rebuild(stream: list[dict[str, Any]], cuts: list[int]) -> None:
+def test_incremental_resolution_equals_rebuild(
+    stream: list[dict[str, Any]], cuts: list[int]
+) -> None:
     store = ingest_in_batches(stream, cuts)
     incremental, logged = state(store), conflicts(store)
     report = rebuild(store.con, RULES)

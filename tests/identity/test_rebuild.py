@@ -12,7 +12,7 @@ from tests.identity.test_persist import HYPO, RULES, ingest_in_batches, splits, 
 
 
 def replayed(store: Any) -> tuple[set[Any], set[Any], set[Any]]:
-    graph, changes = replay(store.con, RULES)
+    _, changes = replay(store.con, RULES)
     return (
         {(r.key, r.profile_id, r.seq, r.message_id) for r in changes.identities},
         {(m.profile_id, m.merged_into, m.seq, m.message_id, m.identifier) for m in changes.merges},
@@ -23,7 +23,9 @@ def replayed(store: Any) -> tuple[set[Any], set[Any], set[Any]]:
 def stored(store: Any) -> tuple[set[Any], set[Any], set[Any]]:
     con = store.con
     return (
-        set(con.execute("SELECT identifier, profile_id, seq, message_id FROM identities").fetchall()),
+        set(
+            con.execute("SELECT identifier, profile_id, seq, message_id FROM identities").fetchall()
+        ),
         set(
             con.execute(
                 "SELECT profile_id, merged_into, seq, message_id, identifier FROM profile_merges"

@@ -39,11 +39,15 @@ def test_threaded_writer_commits_before_answering(settings: Settings, tmp_path: 
     db = tmp_path / "w.duckdb"
     with Store(db) as store:
         ingestor = Ingestor(store, settings).start()
-        futures = [ingestor.writer.submit(ingestor.validate(_batch(f"b{k}", 40), WEB)) for k in range(25)]
+        futures = [
+            ingestor.writer.submit(ingestor.validate(_batch(f"b{k}", 40), WEB)) for k in range(25)
+        ]
         results = [f.result(timeout=30) for f in futures]
         ingestor.stop()
         assert sum(r.accepted for r in results) == 1000
-        stored = store.con.execute("SELECT count(DISTINCT message_id), count(*) FROM events").fetchall()
+        stored = store.con.execute(
+            "SELECT count(DISTINCT message_id), count(*) FROM events"
+        ).fetchall()
         assert stored == [(1000, 1000)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -35,6 +36,10 @@ class ServerState:
         return cls(settings=settings, store=store, ingestor=Ingestor(store, settings))
 
     def start(self) -> None:
+        # The identity graph is millions of long-lived objects: keep the cyclic GC from
+        # walking them on every full collection while requests churn small ones.
+        gc.collect()
+        gc.freeze()
         self.ingestor.start()
         if self.settings.profiles_refresh_s > 0:
             self._refresher = threading.Thread(

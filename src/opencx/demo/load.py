@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
+from opencx.demo.brand import SOURCES, generate_brand
 
 from opencx.access import add_source, create_token, list_sources
 from opencx.config import Settings
-from opencx.demo.brand import SOURCES, generate_brand
 from opencx.ingest import Ingestor, SourceContext, ValidatedBatch, now_us
 from opencx.profiles import refresh_profiles
 from opencx.store import Store

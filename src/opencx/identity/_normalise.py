@@ -14,6 +14,8 @@ from opencx.errors import InvalidInput
 from opencx.types import IdentifierKey
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MISS = object()
+_CACHE_SIZE = 200_000
 
 
 @lru_cache(maxsize=200_000)
@@ -54,6 +56,7 @@ class IdentifierExtractor:
         # Kinds missing from the priority list rank just above anonymous ids.
         self._rank_default = ranks.get("anonymous_id", len(ranks)) - 0.5
         self._ranks = ranks
+        self._cache: dict[tuple[str, str], IdentifierKey | None] = {}
 
     def rank(self, kind: str) -> float:
         return self._ranks.get(kind, self._rank_default)
@@ -75,6 +78,23 @@ class IdentifierExtractor:
             return None
         return norm
 
+    def key(self, kind: str, value: Any) -> IdentifierKey | None:
+        """`kind:normalised` for one raw value, or None; memoised, since ids repeat a lot."""
+        if type(value) is not str:
+            norm = self.normalise(kind, value)
+            return None if norm is None else f"{kind}:{norm}"
+        cache = self._cache
+        slot = (kind, value)
+        hit = cache.get(slot, _MISS)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
+        norm = self.normalise(kind, value)
+        result = None if norm is None else f"{kind}:{norm}"
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[slot] = result
+        return result
+
     def keys(
         self,
         user_id: Any,
@@ -83,33 +103,31 @@ class IdentifierExtractor:
         external_ids: Any = None,
     ) -> list[IdentifierKey]:
         """Identifier keys (`kind:value`) of one message, most trusted first, no repeats."""
+        key = self.key
         found: dict[str, str] = {}
-
-        def add(kind: str, value: Any) -> None:
-            norm = self.normalise(kind, value)
-            if norm is not None:
-                found.setdefault(f"{kind}:{norm}", kind)
-
-        add("user_id", user_id)
+        if user_id is not None and (k := key("user_id", user_id)):
+            found[k] = "user_id"
         for bag in traits:
             if not bag:
                 continue
-            add("email", bag.get("email"))
-            add("phone", bag.get("phone"))
-            for kind in self.external:
-                if kind in bag:
-                    add(kind, bag[kind])
+            for kind in ("email", "phone", *self.external):
+                value = bag.get(kind)
+                if value is not None and (k := key(kind, value)):
+                    found.setdefault(k, kind)
         if isinstance(external_ids, list):
             for item in external_ids:
                 if isinstance(item, Mapping) and isinstance(item.get("type"), str):
                     kind = {"userId": "user_id", "user_id": "user_id"}.get(
                         item["type"], item["type"]
-                    )
-                    add(kind.lower(), item.get("id"))
-        add("anonymous_id", anonymous_id)
+                    ).lower()
+                    if k := key(kind, item.get("id")):
+                        found.setdefault(k, kind)
+        if anonymous_id is not None and (k := key("anonymous_id", anonymous_id)):
+            found.setdefault(k, "anonymous_id")
         if len(found) <= 1:
             return list(found)
-        return sorted(found, key=lambda k: self.rank(found[k]))
+        rank = self.rank
+        return sorted(found, key=lambda k: rank(found[k]))
 
 
 def split_key(key: IdentifierKey) -> tuple[str, str]:

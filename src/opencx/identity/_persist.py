@@ -23,7 +23,8 @@ def load_blocks(con: duckdb.DuckDBPyConnection) -> list[Block]:
     return [
         (a, b, origin)
         for a, b, origin in con.execute(
-            "SELECT identifier, other, split_from FROM identity_blocks ORDER BY created_at, identifier"
+            "SELECT identifier, other, split_from FROM identity_blocks "
+            "ORDER BY created_at, identifier"
         ).fetchall()
     ]
 

@@ -11,7 +11,7 @@ import calendar
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -24,6 +24,8 @@ MAX_USER_ID_CHARS = 255
 MAX_NAME_CHARS = 200
 MIN_TIMESTAMP_US = 0  # 1970-01-01
 MAX_TIMESTAMP_US = calendar.timegm((2100, 1, 1, 0, 0, 0)) * 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _CHANNELS = frozenset(CHANNELS)
 _TYPES = frozenset(EVENT_TYPES)
 _KNOWN_FIELDS = frozenset(
@@ -70,9 +72,9 @@ def parse_timestamp(value: Any) -> int:
             parsed = _parse_loose(text)
         if not isinstance(parsed, datetime):
             parsed = datetime(parsed.year, parsed.month, parsed.day)
-        if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(UTC)
-        micros = calendar.timegm(parsed.timetuple()) * 1_000_000 + parsed.microsecond
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        micros = (parsed - _EPOCH) // _MICROSECOND
     else:
         raise ValueError(f"expected an ISO 8601 string, got {type(value).__name__}")
     if not MIN_TIMESTAMP_US <= micros < MAX_TIMESTAMP_US:
@@ -125,9 +127,10 @@ class ValidatedBatch:
     original_timestamp: list[int | None] = field(default_factory=list)
     sent_at: list[int | None] = field(default_factory=list)
     received_at: list[int] = field(default_factory=list)
-    properties: list[str | None] = field(default_factory=list)
-    traits: list[str | None] = field(default_factory=list)
-    context: list[str | None] = field(default_factory=list)
+    # JSON as UTF-8 bytes: Arrow takes them as strings without a decode per event.
+    properties: list[bytes | None] = field(default_factory=list)
+    traits: list[bytes | None] = field(default_factory=list)
+    context: list[bytes | None] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -157,6 +160,7 @@ class MessageValidator:
     def __init__(self, extractor: IdentifierExtractor, max_event_bytes: int = 32 * 1024) -> None:
         self.extractor = extractor
         self.max_event_bytes = max_event_bytes
+        self._batch_sent: tuple[Any, int | None, str | None] = (None, None, None)
 
     def validate_into(
         self,
@@ -254,7 +258,14 @@ class MessageValidator:
             ts_raw = get("originalTimestamp")
         original = _time_field(ts_raw, "timestamp", err)
         sent_raw = get("sentAt")
-        sent_at = _time_field(sent_raw if sent_raw is not None else batch_sent_at, "sentAt", err)
+        if sent_raw is not None or batch_sent_at is None:
+            sent_at = _time_field(sent_raw, "sentAt", err)
+        else:  # the batch's sentAt, parsed once per batch
+            if batch_sent_at is not self._batch_sent[0]:
+                self._batch_sent = (batch_sent_at, *_parse_or_error(batch_sent_at))
+            sent_at, sent_error = self._batch_sent[1], self._batch_sent[2]
+            if sent_error is not None:
+                err("sentAt", sent_error)
         if original is not None and sent_at is not None:
             timestamp = received - (sent_at - original)  # device clock skew corrected
             if not MIN_TIMESTAMP_US <= timestamp < MAX_TIMESTAMP_US:
@@ -318,9 +329,9 @@ class MessageValidator:
         batch.original_timestamp.append(original)
         batch.sent_at.append(sent_at)
         batch.received_at.append(received)
-        batch.properties.append(props_json.decode() if props_json else None)
-        batch.traits.append(traits_json.decode() if traits_json else None)
-        batch.context.append(context_json.decode() if context_json else None)
+        batch.properties.append(props_json)
+        batch.traits.append(traits_json)
+        batch.context.append(context_json)
         return True
 
 
@@ -339,6 +350,14 @@ def _short(value: Any) -> str:
 def _id_field(value: Any, name: str, err: Any) -> str | None:
     if value is None:
         return None
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_USER_ID_CHARS
+        and not value[0].isspace()
+        and not value[-1].isspace()
+        and "\x00" not in value
+    ):
+        return value  # the common case, checked cheaply
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
             err(name, "must be a string, got a non-finite number")
@@ -360,12 +379,21 @@ def _id_field(value: Any, name: str, err: Any) -> str | None:
 
 
 def _object_field(value: Any, name: str, err: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
+    if value is None or type(value) is dict:
+        return value
     if not isinstance(value, dict):
         err(name, f"must be a JSON object, got {_kind(value)}")
         return None
     return value
+
+
+def _parse_or_error(value: Any) -> tuple[int | None, str | None]:
+    try:
+        return parse_timestamp(value), None
+    except ValueError as exc:
+        return None, str(exc)
+    except OverflowError:
+        return None, "is outside the accepted range 1970-01-01 .. 2099-12-31"
 
 
 def _time_field(value: Any, name: str, err: Any) -> int | None:

@@ -226,7 +226,9 @@ class EventWriter:
             candidates = [items[picks[p][0]].batch.message_id[picks[p][1]] for p in maybe]
             stored = stored_message_ids(con, candidates)
             if stored:
-                drop = {p for p in maybe if items[picks[p][0]].batch.message_id[picks[p][1]] in stored}
+                drop = {
+                    p for p in maybe if items[picks[p][0]].batch.message_id[picks[p][1]] in stored
+                }
                 for p in sorted(drop):
                     results[picks[p][0]].duplicates += 1
                 picks = [pk for p, pk in enumerate(picks) if p not in drop]
@@ -239,7 +241,9 @@ class EventWriter:
         columns["seq"] = seqs
         columns["profile_id"] = [
             resolve(keys, mid, seq)
-            for keys, mid, seq in zip(columns["identifiers"], columns["message_id"], seqs, strict=True)
+            for keys, mid, seq in zip(
+                columns["identifiers"], columns["message_id"], seqs, strict=True
+            )
         ]
         for n, _ in picks:
             results[n].accepted += 1
@@ -269,10 +273,17 @@ _BATCH_COLUMNS = (
 
 
 def _gather(items: list[_Item], picks: list[tuple[int, int]]) -> dict[str, list[Any]]:
-    """Column lists of the picked events, in pick order (fast path: one whole batch)."""
-    if len(items) == 1 and len(picks) == len(items[0].batch):
-        batch = items[0].batch
-        return {name: getattr(batch, name) for name in _BATCH_COLUMNS}
+    """Column lists of the picked events, in pick order (fast path: every event picked)."""
+    if len(picks) == sum(len(item.batch) for item in items):
+        if len(items) == 1:
+            batch = items[0].batch
+            return {name: getattr(batch, name) for name in _BATCH_COLUMNS}
+        whole: dict[str, list[Any]] = {}
+        for name in _BATCH_COLUMNS:
+            out = whole[name] = []
+            for item in items:
+                out.extend(getattr(item.batch, name))
+        return whole
     columns: dict[str, list[Any]] = {name: [] for name in _BATCH_COLUMNS}
     for name in _BATCH_COLUMNS:
         out = columns[name]

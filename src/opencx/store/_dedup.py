@@ -19,7 +19,9 @@ class MessageIndex:
     """Membership test for stored message ids, by hash; confirmed exactly on a hit."""
 
     def __init__(self, hashes: np.ndarray | None = None) -> None:
-        self._base = np.sort(hashes.astype(np.uint64)) if hashes is not None else np.empty(0, np.uint64)
+        self._base = (
+            np.sort(hashes.astype(np.uint64)) if hashes is not None else np.empty(0, np.uint64)
+        )
         self._recent: set[int] = set()
 
     @classmethod
