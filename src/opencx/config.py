@@ -40,7 +40,7 @@ class IdentitySettings(BaseSettings):
         default={"user_id": 1},
         description="Most values of a kind one profile may hold (unlisted kinds: default_limit).",
     )
-    default_limit: int = Field(default=5, ge=1)
+    default_limit: int = Field(default=5, ge=1, description="Limit for kinds not in `limits`.")
     blocked_values: list[str] = Field(
         default=list(DEFAULT_BLOCKED_VALUES),
         description="Regular expressions (case-insensitive, matched against the normalised "
@@ -64,7 +64,7 @@ class Settings(BaseSettings):
 
     db: Path = Field(default=Path("opencx.duckdb"), description="DuckDB database file.")
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
-    port: int = Field(default=8000, ge=0, le=65535)
+    port: int = Field(default=8000, ge=0, le=65535, description="Port the server listens on.")
     default_region: str = Field(
         default="US", description="Region for phone numbers written without a country code."
     )
