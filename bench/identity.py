@@ -8,7 +8,6 @@ from typing import Any
 
 from opencx.config import load_settings
 from opencx.identity import rebuild
-from opencx.ingest import message_hash
 from opencx.store import Store, append_events, events_table
 
 
@@ -47,7 +46,6 @@ def load(store: Store, cols: dict[str, list[Any]]) -> int:
     full: dict[str, list[Any]] = {
         "seq": list(range(1, n + 1)),
         "message_id": cols["message_id"],
-        "message_hash": [message_hash(m) for m in cols["message_id"]],
         "type": ["track"] * n,
         "event": ["Seen"] * n,
         "channel": ["web"] * n,

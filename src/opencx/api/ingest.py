@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse, Response
 
 from opencx.api._state import ServerState
 from opencx.errors import InvalidInput, Overloaded, PayloadTooLarge, Unauthorized
-from opencx.ingest import Failure, SourceContext, ValidatedBatch, WriteResult, now_us
+from opencx.ingest import (
+    Failure,
+    SourceContext,
+    ValidatedBatch,
+    WriteResult,
+    decode_envelope,
+    now_us,
+)
 
 router = APIRouter(tags=["ingestion"])
 
@@ -143,6 +150,9 @@ async def _ingest(request: Request, kind: str | None) -> Response:
     if state.ingestor.writer.backlog > settings.max_queued_events:
         raise Overloaded("ingestion is busy: retry shortly", retry_after=1)
     body = await _read_body(request, settings.max_batch_bytes)
+    fast = _fast_lane(state, request, body, kind)
+    if fast is not None:
+        return _response(await _commit(state, fast))
     try:
         payload = _parse_json(body)
     except InvalidInput as exc:
@@ -173,6 +183,27 @@ async def _ingest(request: Request, kind: str | None) -> Response:
     )
     result = await _commit(state, batch)
     return _response(result)
+
+
+def _fast_lane(
+    state: ServerState, request: Request, body: bytes, kind: str | None
+) -> ValidatedBatch | None:
+    """Validate a well-formed body in the C fast lane; None sends it down the tolerant path."""
+    settings = state.settings
+    if kind is None:
+        envelope = decode_envelope(body)
+        if envelope is None or len(envelope.batch) > settings.max_batch_events:
+            return None
+        key = _write_key(request, {"writeKey": envelope.writeKey})
+        source = _authenticate(state, key)
+        return state.ingestor.validate_raw(
+            envelope.batch, source, batch_sent_at=envelope.sentAt
+        )
+    header_key = _write_key(request, None)
+    if header_key is None or len(body) > settings.max_event_bytes:
+        return None
+    source = _authenticate(state, header_key)
+    return state.ingestor.validate_raw([body], source, default_type=kind)
 
 
 @router.post("/v1/batch", summary="Send a batch of Segment messages")

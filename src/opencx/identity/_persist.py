@@ -115,14 +115,15 @@ def replay(
     repeat their identifier sets for nearly every event.
     """
     graph = IdentityGraph(settings, [*load_blocks(con), *extra_blocks], journal=False)
-    distinct = con.sql(
-        "SELECT identifiers, min(seq) AS seq, arg_min(message_id, seq) AS message_id "
-        "FROM events WHERE len(identifiers) > 0 GROUP BY identifiers ORDER BY seq"
-    )
-    total = int(con.execute(f"SELECT count(*) FROM ({distinct.sql_query()})").fetchall()[0][0])
+    with con.cursor() as cur:  # its own connection: no open result of the caller's in the way
+        distinct = cur.sql(
+            "SELECT identifiers, min(seq) AS seq, arg_min(message_id, seq) AS message_id "
+            "FROM events WHERE len(identifiers) > 0 GROUP BY identifiers ORDER BY seq"
+        ).to_arrow_table()
+    total = distinct.num_rows
     done = 0
     resolve = graph.resolve
-    for chunk in distinct.to_arrow_reader(_CHUNK):
+    for chunk in distinct.to_batches(_CHUNK):
         keys = chunk.column(0).to_pylist()
         seqs = chunk.column(1).to_pylist()
         mids = chunk.column(2).to_pylist()

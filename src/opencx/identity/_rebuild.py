@@ -62,7 +62,8 @@ def rebuild_identity(
     progress: Progress | None = None,
 ) -> RebuiltIdentity:
     """Recompute identity state from the event log (read-only)."""
-    sets = con.sql(_DISTINCT_SETS).to_arrow_table()
+    with con.cursor() as cur:  # its own connection: no open result of the caller's in the way
+        sets = cur.sql(_DISTINCT_SETS).to_arrow_table()
     n_events = sets.num_rows
     lists = sets.column("identifiers").combine_chunks()
     offsets = lists.offsets.to_numpy()

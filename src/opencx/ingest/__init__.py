@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opencx.ingest._fast import Envelope, FastValidator, decode_envelope
 from opencx.ingest._import import (
     MAP_TARGETS,
     ImportReport,
@@ -17,14 +18,15 @@ from opencx.ingest._validate import (
     SourceContext,
     ValidatedBatch,
     derived_message_id,
-    message_hash,
     parse_timestamp,
 )
 from opencx.ingest._writer import EventWriter, WriteResult
 
 __all__ = [
     "MAP_TARGETS",
+    "Envelope",
     "EventWriter",
+    "FastValidator",
     "Failure",
     "ImportReport",
     "Ingestor",
@@ -33,9 +35,9 @@ __all__ = [
     "SourceContext",
     "ValidatedBatch",
     "WriteResult",
+    "decode_envelope",
     "derived_message_id",
     "import_file",
-    "message_hash",
     "now_us",
     "parse_mapping",
     "parse_timestamp",

@@ -8,6 +8,7 @@ from typing import Any
 
 from opencx.config import Settings
 from opencx.identity import IdentifierExtractor
+from opencx.ingest._fast import FastValidator
 from opencx.ingest._validate import MessageValidator, SourceContext, ValidatedBatch
 from opencx.ingest._writer import EventWriter, WriteResult
 from opencx.store import Store
@@ -25,6 +26,7 @@ class Ingestor:
         self.settings = settings
         self.extractor = IdentifierExtractor(settings.identity, settings.default_region)
         self.validator = MessageValidator(self.extractor, settings.max_event_bytes)
+        self.fast = FastValidator(self.validator)
         self.writer = EventWriter(store, settings)
 
     def validate(
@@ -51,6 +53,31 @@ class Ingestor:
                 batch_sent_at=batch_sent_at,
                 default_type=default_type,
                 row_number=row_numbers[index] if row_numbers is not None else None,
+            )
+        return batch
+
+    def validate_raw(
+        self,
+        raws: Sequence[bytes],
+        source: SourceContext,
+        *,
+        received_us: int | None = None,
+        batch_sent_at: Any = None,
+        default_type: str | None = None,
+    ) -> ValidatedBatch:
+        """Validate raw JSON messages (as cut from a request body) into one batch."""
+        batch = ValidatedBatch()
+        received = now_us() if received_us is None else received_us
+        check = self.fast.validate_raw
+        for index, raw in enumerate(raws):
+            check(
+                batch,
+                raw,
+                index=index,
+                source=source,
+                received_us=received,
+                batch_sent_at=batch_sent_at,
+                default_type=default_type,
             )
         return batch
 

@@ -38,11 +38,6 @@ _KNOWN_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def message_hash(message_id: str) -> int:
-    """64-bit hash of a message id, the key of the deduplication index."""
-    return int.from_bytes(hashlib.blake2b(message_id.encode(), digest_size=8).digest(), "little")
-
-
 def derived_message_id(source: str, message: Mapping[str, Any]) -> str:
     """A deterministic id for a message sent without one: the same message gets the same id."""
     body = orjson.dumps(message, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
@@ -113,7 +108,6 @@ class ValidatedBatch:
     """Columns of the valid events of one request, and the failures, in arrival order."""
 
     message_id: list[str] = field(default_factory=list)
-    message_hash: list[int] = field(default_factory=list)
     type: list[str] = field(default_factory=list)
     event: list[str | None] = field(default_factory=list)
     channel: list[str] = field(default_factory=list)
@@ -315,7 +309,6 @@ class MessageValidator:
             return False
 
         batch.message_id.append(message_id)  # type: ignore[arg-type]
-        batch.message_hash.append(message_hash(message_id))  # type: ignore[arg-type]
         batch.type.append(kind)  # type: ignore[arg-type]
         batch.event.append(event_name)
         batch.channel.append(channel)

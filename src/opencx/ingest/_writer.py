@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import duckdb
+import numpy as np
 import orjson
 
 from opencx.config import Settings
@@ -31,6 +32,7 @@ from opencx.store import (
     append_events,
     append_failed,
     events_table,
+    message_hashes,
     next_seq,
     stored_message_ids,
 )
@@ -146,10 +148,13 @@ class EventWriter:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     # Under load, wait a moment so one commit carries many requests.
-                    if self._queue_was_busy(items) and time.monotonic() < deadline:
-                        time.sleep(0.0005)
-                        continue
-                    break
+                    remaining = deadline - time.monotonic()
+                    if len(items) < 2 or remaining <= 0:
+                        break
+                    try:
+                        nxt = self._queue.get(timeout=remaining)
+                    except queue.Empty:
+                        break
                 if nxt is _STOP:
                     stopping = True
                     break
@@ -176,10 +181,6 @@ class EventWriter:
                 self._run_call(*nxt)
         if rest:
             self._flush(rest)
-
-    @staticmethod
-    def _queue_was_busy(items: list[_Item]) -> bool:
-        return len(items) > 1
 
     def _run_call(self, fn: Callable[..., Any], future: Future[Any]) -> None:
         try:
@@ -220,7 +221,7 @@ class EventWriter:
                 else:
                     seen[mid] = len(picks)
                     picks.append((n, i))
-        hashes = [items[n].batch.message_hash[i] for n, i in picks]
+        hashes = message_hashes(con, list(seen))
         maybe = self.index.maybe_stored(hashes)
         if maybe:
             candidates = [items[picks[p][0]].batch.message_id[picks[p][1]] for p in maybe]
@@ -232,7 +233,7 @@ class EventWriter:
                 for p in sorted(drop):
                     results[picks[p][0]].duplicates += 1
                 picks = [pk for p, pk in enumerate(picks) if p not in drop]
-                hashes = [items[n].batch.message_hash[i] for n, i in picks]
+                hashes = np.delete(hashes, sorted(drop))
 
         columns = _gather(items, picks)
         seq0 = self._seq
@@ -266,7 +267,7 @@ class EventWriter:
 
 
 _BATCH_COLUMNS = (
-    "message_id", "message_hash", "type", "event", "channel", "source", "anonymous_id",
+    "message_id", "type", "event", "channel", "source", "anonymous_id",
     "user_id", "group_id", "previous_id", "identifiers", "timestamp", "original_timestamp",
     "sent_at", "received_at", "properties", "traits", "context",
 )  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opencx.store._connection import MEMORY, Store, migrate, schema_version
-from opencx.store._dedup import MessageIndex, stored_message_ids
+from opencx.store._dedup import MessageIndex, message_hashes, stored_message_ids
 from opencx.store._events import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
@@ -24,6 +24,7 @@ __all__ = [
     "append_events",
     "append_failed",
     "events_table",
+    "message_hashes",
     "migrate",
     "next_seq",
     "schema_version",

@@ -1,8 +1,10 @@
 """The message-id index: which events are stored already, in 8 bytes per event.
 
-Every stored event's 64-bit message hash is kept in a sorted array (plus a small set of
-recent ones). A miss proves an event is new; a hit is confirmed against the log itself,
-so a hash collision can never drop a valid event.
+Every stored event's 64-bit message-id hash (DuckDB's `hash`, computed in bulk) is kept
+in a sorted array plus a set of recent ones. A miss proves an event new; a hit is
+confirmed against the log itself, so a hash collision can never drop a valid event.
+Hashes are never stored: the index is rebuilt from the log at start, so a different
+hash function in another DuckDB version cannot make old and new hashes disagree.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 _MERGE_AT = 50_000
 
@@ -26,21 +29,22 @@ class MessageIndex:
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> MessageIndex:
-        column = con.execute("SELECT message_hash FROM events").fetchnumpy()["message_hash"]
+        with con.cursor() as cur:
+            column = cur.sql("SELECT hash(message_id) AS h FROM events").fetchnumpy()["h"]
         return cls(np.asarray(column, dtype=np.uint64))
 
     def __len__(self) -> int:
         return len(self._base) + len(self._recent)
 
-    def maybe_stored(self, hashes: Sequence[int]) -> list[int]:
+    def maybe_stored(self, hashes: np.ndarray) -> list[int]:
         """Positions in `hashes` that may be stored already (every stored one among them)."""
-        if not hashes:
+        if not len(hashes):
             return []
         recent = self._recent
-        hits = [i for i, h in enumerate(hashes) if h in recent]
+        hits = [i for i, h in enumerate(hashes.tolist()) if h in recent] if recent else []
         base = self._base
         if len(base):
-            arr = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
+            arr = hashes
             pos = np.searchsorted(base, arr)
             pos[pos == len(base)] = len(base) - 1
             found = np.nonzero(base[pos] == arr)[0]
@@ -48,12 +52,22 @@ class MessageIndex:
                 hits = sorted(set(hits) | {int(i) for i in found})
         return hits
 
-    def add(self, hashes: Sequence[int]) -> None:
-        self._recent.update(hashes)
+    def add(self, hashes: np.ndarray) -> None:
+        self._recent.update(hashes.tolist())
         if len(self._recent) >= _MERGE_AT:
             fresh = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
             self._base = np.union1d(self._base, fresh)
             self._recent.clear()
+
+
+def message_hashes(con: duckdb.DuckDBPyConnection, message_ids: Sequence[str]) -> np.ndarray:
+    """The index's hashes of `message_ids`, computed by DuckDB in one vectorised call."""
+    if not message_ids:
+        return np.empty(0, np.uint64)
+    ids = pa.table({"id": pa.array(message_ids, pa.string())})
+    with con.cursor() as cur:  # its own connection: no open result of the caller's in the way
+        column = cur.sql("SELECT hash(id) AS h FROM ids").fetchnumpy()["h"]
+    return np.asarray(column, dtype=np.uint64)
 
 
 def stored_message_ids(con: duckdb.DuckDBPyConnection, message_ids: Sequence[str]) -> set[str]:

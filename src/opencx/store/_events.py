@@ -14,7 +14,6 @@ EVENT_SCHEMA = pa.schema(
     [
         ("seq", pa.int64()),
         ("message_id", pa.string()),
-        ("message_hash", pa.uint64()),
         ("type", pa.string()),
         ("event", pa.string()),
         ("channel", pa.string()),

@@ -26,7 +26,6 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE TABLE events (
             seq BIGINT NOT NULL,
             message_id VARCHAR NOT NULL,
-            message_hash UBIGINT NOT NULL,
             type VARCHAR NOT NULL,
             event VARCHAR,
             channel VARCHAR NOT NULL,
