@@ -14,13 +14,16 @@ from opencx.ingest import FastValidator, MessageValidator, SourceContext, Valida
 
 SOURCE = SourceContext("web", "web")
 RECEIVED = 1_790_000_000_000_000
+KINDS = ["track", "identify", "page", "screen", "group", "alias", "TRACK", "nope", None]
+IDS = ["m-1", "ajs-next-1700000000000-2f0c", "", " ", "z" * 120]
 COLUMNS = (
     "message_id", "type", "event", "channel", "source", "anonymous_id", "user_id", "group_id",
     "previous_id", "identifiers", "timestamp", "original_timestamp", "sent_at", "received_at",
 )  # fmt: skip
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+    st.none(), st.booleans(), st.integers(-5, 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from(["", " ", "u-1", " padded ", "null", "a" * 300, "x@y.io", "2026-11-20"]),
 )  # fmt: skip
 timestamps = st.one_of(
@@ -39,12 +42,22 @@ objects = st.one_of(
 )
 
 
+contexts = st.fixed_dictionaries(
+    {},
+    optional={
+        "channel": st.sampled_from(["app", "PHONE", "server", "mars", 3]),
+        "traits": objects,
+        "externalIds": st.just([{"id": "ACC-1", "type": "account_number"}]),
+    },
+)
+
+
 @st.composite
 def messages(draw: st.DrawFn) -> dict[str, Any]:
     message: dict[str, Any] = {}
     for name, values in (
-        ("type", st.sampled_from(["track", "identify", "page", "screen", "group", "alias", "TRACK", "nope", None])),
-        ("messageId", st.one_of(st.none(), st.sampled_from(["m-1", "ajs-next-1-x", "", " ", "z" * 120]), st.integers(0, 9))),
+        ("type", st.sampled_from(KINDS)),
+        ("messageId", st.one_of(st.none(), st.sampled_from(IDS), st.integers(0, 9))),
         ("userId", scalars),
         ("anonymousId", scalars),
         ("event", scalars),
@@ -55,11 +68,7 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
         ("sentAt", timestamps),
         ("properties", objects),
         ("traits", objects),
-        ("context", st.one_of(objects, st.fixed_dictionaries({}, optional={
-            "channel": st.sampled_from(["app", "PHONE", "server", "mars", 3]),
-            "traits": objects,
-            "externalIds": st.just([{"id": "ACC-1", "type": "account_number"}]),
-        }))),
+        ("context", st.one_of(objects, contexts)),
     ):  # fmt: skip
         value = draw(values)
         if value is not None or draw(st.booleans()):

@@ -32,32 +32,32 @@ _NULL = msgspec.Raw(b"null")
 _EMPTY = (b"null", b"{}")
 
 
-class Envelope(msgspec.Struct):
+class Envelope(msgspec.Struct):  # field names are Segment's wire names
     """A `/v1/batch` body: the messages stay raw until each is decoded on its own."""
 
     batch: list[msgspec.Raw]
-    sentAt: Any = None  # noqa: N815 (Segment's wire name)
-    writeKey: Any = None  # noqa: N815
+    sentAt: Any = None
+    writeKey: Any = None
 
 
 class _Context(msgspec.Struct):
     channel: Any = None
     traits: Any = None
-    externalIds: Any = None  # noqa: N815
+    externalIds: Any = None
 
 
 class _Message(msgspec.Struct):
     type: Any = None
-    messageId: Any = None  # noqa: N815
-    userId: Any = None  # noqa: N815
-    anonymousId: Any = None  # noqa: N815
+    messageId: Any = None
+    userId: Any = None
+    anonymousId: Any = None
     event: Any = None
     name: Any = None
-    groupId: Any = None  # noqa: N815
-    previousId: Any = None  # noqa: N815
+    groupId: Any = None
+    previousId: Any = None
     timestamp: Any = None
-    originalTimestamp: Any = None  # noqa: N815
-    sentAt: Any = None  # noqa: N815
+    originalTimestamp: Any = None
+    sentAt: Any = None
     properties: msgspec.Raw = _NULL
     traits: Any = None
     context: msgspec.Raw = _NULL
@@ -158,7 +158,7 @@ class FastValidator:
         message_id = m.messageId
         if type(kind) is not str or type(message_id) is not str:
             return False
-        if not 0 < len(message_id.strip()) or len(message_id) > MAX_ID_CHARS:
+        if not message_id.strip() or len(message_id) > MAX_ID_CHARS:
             return False
         kind = kind.lower()
         user_id, anonymous_id = m.userId, m.anonymousId

@@ -64,9 +64,9 @@ def message_hashes(con: duckdb.DuckDBPyConnection, message_ids: Sequence[str]) -
     """The index's hashes of `message_ids`, computed by DuckDB in one vectorised call."""
     if not message_ids:
         return np.empty(0, np.uint64)
-    ids = pa.table({"id": pa.array(message_ids, pa.string())})
     with con.cursor() as cur:  # its own connection: no open result of the caller's in the way
-        column = cur.sql("SELECT hash(id) AS h FROM ids").fetchnumpy()["h"]
+        cur.register("_ids", pa.table({"id": pa.array(message_ids, pa.string())}))
+        column = cur.sql("SELECT hash(id) AS h FROM _ids").fetchnumpy()["h"]
     return np.asarray(column, dtype=np.uint64)
 
 
