@@ -6,17 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
-from opencx.demo.brand import SOURCES, generate_brand
 
 from opencx.access import add_source, create_token, list_sources
 from opencx.config import Settings
+from opencx.demo._northwind import SOURCES, generate_brand
 from opencx.ingest import Ingestor, SourceContext, ValidatedBatch, now_us
 from opencx.profiles import refresh_profiles
 from opencx.store import Store
 
 Progress = Callable[[int, int], None]
 CHUNK = 10_000
-EVENTS_PER_CUSTOMER = 60  # for the progress bar's estimate only
+EVENTS_PER_CUSTOMER = 80  # for the progress bar's estimate only
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,7 @@ def load_demo(
     stored = rejected = done = 0
     batch = ValidatedBatch()
     received = now_us()
-    for index, (source_name, message) in enumerate(
-        generate_brand(customers=customers, seed=seed)
-    ):
+    for index, (source_name, message) in enumerate(generate_brand(customers=customers, seed=seed)):
         check(batch, message, index=index, source=contexts[source_name], received_us=received)
         done += 1
         if done % CHUNK == 0:
