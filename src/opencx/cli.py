@@ -16,8 +16,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from opencx import __version__
-from opencx.access import add_source, create_token, list_sources, list_tokens, revoke_source
-from opencx.access import revoke_token, rotate_write_key
+from opencx.access import (
+    add_source,
+    create_token,
+    list_sources,
+    list_tokens,
+    revoke_source,
+    revoke_token,
+    rotate_write_key,
+)
 from opencx.config import Settings, load_settings
 from opencx.errors import NotFound, OpenCXError
 from opencx.identity import parse_identifier, rebuild, split
@@ -31,7 +38,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-sources_app = typer.Typer(help="Systems that send events, and their write keys.", no_args_is_help=True)
+sources_app = typer.Typer(
+    help="Systems that send events, and their write keys.", no_args_is_help=True
+)
 tokens_app = typer.Typer(help="API tokens for the read API.", no_args_is_help=True)
 identity_app = typer.Typer(help="Identity resolution: rebuild and split.", no_args_is_help=True)
 failed_app = typer.Typer(help="Events that failed validation.", no_args_is_help=True)
@@ -105,7 +114,9 @@ def version() -> None:
 @handles_errors
 def serve(
     db: DbOption = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default 127.0.0.1].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default 127.0.0.1].")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port [default 8000].")] = None,
 ) -> None:
     """Serve the ingestion API, the read API and the web app."""
@@ -389,9 +400,8 @@ def demo(
     from opencx.demo import load_demo
 
     settings = _settings(db, host=host, port=port)
-    with _store(settings) as store:
-        with _progress("generating Northwind Mobile") as update:
-            report = load_demo(store, settings, customers=customers, seed=seed, progress=update)
+    with _store(settings) as store, _progress("generating Northwind Mobile") as update:
+        report = load_demo(store, settings, customers=customers, seed=seed, progress=update)
     console.print(report.describe())
     if serve_after:
         serve(db=settings.db, host=settings.host, port=settings.port)

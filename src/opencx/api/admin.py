@@ -46,11 +46,11 @@ def failed_events(
         sql += " WHERE status = ?"
         params.append(status)
     rows = con.execute(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
+    fields = ("id", "received_at", "source", "origin", "row_number", "message_id", "status")
     return [
         FailedEventPublic(
-            id=r[0], received_at=r[1], source=r[2], origin=r[3], row_number=r[4],
-            message_id=r[5], status=r[6], errors=orjson.loads(r[7]), payload=r[8],
-        )  # fmt: skip
+            **dict(zip(fields, r[:7], strict=True)), errors=orjson.loads(r[7]), payload=r[8]
+        )
         for r in rows
     ]
 

@@ -178,9 +178,7 @@ async def _ingest(request: Request, kind: str | None) -> Response:
             raise PayloadTooLarge(
                 f"event is {len(body)} bytes; the limit is {settings.max_event_bytes}"
             )
-    batch = state.ingestor.validate(
-        messages, source, batch_sent_at=sent_at, default_type=kind
-    )
+    batch = state.ingestor.validate(messages, source, batch_sent_at=sent_at, default_type=kind)
     result = await _commit(state, batch)
     return _response(result)
 
@@ -196,9 +194,7 @@ def _fast_lane(
             return None
         key = _write_key(request, {"writeKey": envelope.writeKey})
         source = _authenticate(state, key)
-        return state.ingestor.validate_raw(
-            envelope.batch, source, batch_sent_at=envelope.sentAt
-        )
+        return state.ingestor.validate_raw(envelope.batch, source, batch_sent_at=envelope.sentAt)
     header_key = _write_key(request, None)
     if header_key is None or len(body) > settings.max_event_bytes:
         return None

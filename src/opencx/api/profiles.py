@@ -77,9 +77,7 @@ def read_profile(profile_id: str, con: ConDep, _: AgentDep) -> ProfilePublic:
     return ProfilePublic.of(get_profile(con, profile_id))
 
 
-@router.get(
-    "/{profile_id}/timeline", response_model=TimelinePage, summary="Cross-channel timeline"
-)
+@router.get("/{profile_id}/timeline", response_model=TimelinePage, summary="Cross-channel timeline")
 def read_timeline(
     profile_id: str,
     con: ConDep,

@@ -51,7 +51,9 @@ def parse_mapping(pairs: list[str]) -> dict[str, str]:
         target, column = target.strip(), column.strip()
         if not sep or not target or not column:
             raise InvalidInput(f"--map {pair!r} must be TARGET=COLUMN, e.g. email=customer_email")
-        if target not in MAP_TARGETS and not target.startswith(("traits.", "properties.", "context.")):
+        if target not in MAP_TARGETS and not target.startswith(
+            ("traits.", "properties.", "context.")
+        ):
             raise InvalidInput(
                 f"--map target {target!r} is unknown: use one of {', '.join(MAP_TARGETS)}, "
                 "or traits.NAME, properties.NAME, context.NAME"

@@ -43,9 +43,7 @@ def replay_failed(ingestor: Ingestor, ids: Sequence[int] | None = None) -> Repla
             message = payload
         ctx = SourceContext(source or "unknown", channel, origin=f"replay:{origin}")
         received_us = int(received_at.timestamp() * 1_000_000)
-        batch = ingestor.validate(
-            [message], ctx, received_us=received_us, row_numbers=[row_number]
-        )
+        batch = ingestor.validate([message], ctx, received_us=received_us, row_numbers=[row_number])
         if batch.failures:
             failing += 1
             con.execute(

@@ -216,7 +216,9 @@ class MessageValidator:
                 if isinstance(ch, str) and ch.lower() in _CHANNELS:
                     channel = ch.lower()
                 elif ch != "server" and ch != "client" and ch != "browser" and ch != "mobile":
-                    err("context.channel", f"must be one of {', '.join(CHANNELS)}, got {_short(ch)}")
+                    err(
+                        "context.channel", f"must be one of {', '.join(CHANNELS)}, got {_short(ch)}"
+                    )
             external_ids = context.get("externalIds")
 
         event_name = None
@@ -224,7 +226,10 @@ class MessageValidator:
         if kind == "track":
             event_name = get("event")
             if not isinstance(event_name, str) or not event_name.strip():
-                err("event", f"is required for a track call (the action's name), got {_short(event_name)}")
+                err(
+                    "event",
+                    f"is required for a track call (the action's name), got {_short(event_name)}",
+                )
             elif len(event_name) > MAX_NAME_CHARS:
                 err("event", f"must be at most {MAX_NAME_CHARS} characters, got {len(event_name)}")
         elif kind in ("page", "screen"):
