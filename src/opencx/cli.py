@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from opencx import __version__
+from opencx import __version__, access
 from opencx.access import (
     add_source,
     create_token,
@@ -43,11 +43,13 @@ sources_app = typer.Typer(
 )
 tokens_app = typer.Typer(help="API tokens for the read API.", no_args_is_help=True)
 identity_app = typer.Typer(help="Identity resolution: rebuild and split.", no_args_is_help=True)
+users_app = typer.Typer(help="People who sign in to the web app.", no_args_is_help=True)
 failed_app = typer.Typer(help="Events that failed validation.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(identity_app, name="identity")
 app.add_typer(failed_app, name="failed-events")
+app.add_typer(users_app, name="users")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -221,6 +223,49 @@ def tokens_revoke(token_id: str, db: DbOption = None) -> None:
     with _store(_settings(db)) as store:
         revoke_token(store.con, token_id)
     console.print(f"Token {token_id} revoked.")
+
+
+# -- users -------------------------------------------------------------------------
+@users_app.command("add")
+@handles_errors
+def users_add(
+    email: str,
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")] = "agent",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Add a person who signs in to the web app (asks for the password)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _store(_settings(db)) as store:
+        user = access.add_user(store.con, email, role, password)
+    console.print(f"User {user.email} added with role {user.role}.")
+
+
+@users_app.command("list")
+@handles_errors
+def users_list(db: DbOption = None) -> None:
+    """List the people who can sign in."""
+    with _store(_settings(db)) as store:
+        rows = access.list_users(store.con)
+    table = Table("email", "role", "created", "status")
+    for u in rows:
+        status = "active" if u.disabled_at is None else f"disabled {u.disabled_at:%Y-%m-%d}"
+        table.add_row(u.email, u.role, f"{u.created_at:%Y-%m-%d %H:%M}", status)
+    console.print(table)
+
+
+@users_app.command("disable")
+@handles_errors
+def users_disable(email: str, db: DbOption = None) -> None:
+    """Stop someone from signing in and end their sessions."""
+    with _store(_settings(db)) as store:
+        access.disable_user(store.con, email)
+    console.print(f"User {email} disabled.")
 
 
 # -- import ------------------------------------------------------------------------

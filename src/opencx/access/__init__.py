@@ -12,18 +12,38 @@ from opencx.access.sources import (
     source_for_write_key,
 )
 from opencx.access.tokens import Token, create_token, list_tokens, revoke_token, token_for_secret
+from opencx.access.users import (
+    User,
+    add_user,
+    authenticate,
+    disable_user,
+    end_session,
+    get_user,
+    list_users,
+    session_user,
+    start_session,
+)
 
 __all__ = [
     "Source",
     "Token",
+    "User",
     "add_source",
+    "add_user",
+    "authenticate",
     "create_token",
+    "disable_user",
+    "end_session",
     "get_source",
+    "get_user",
     "list_sources",
     "list_tokens",
+    "list_users",
     "revoke_source",
     "revoke_token",
     "rotate_write_key",
+    "session_user",
     "source_for_write_key",
+    "start_session",
     "token_for_secret",
 ]

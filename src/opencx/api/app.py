@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from opencx import __version__
+from opencx import __version__, web
 from opencx.api import admin, ingest, profiles
 from opencx.api._state import ServerState
 from opencx.config import Settings, load_settings
@@ -65,7 +65,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
 
     @app.exception_handler(OpenCXError)
-    async def opencx_error(request: Request, exc: OpenCXError) -> JSONResponse:
+    async def opencx_error(request: Request, exc: OpenCXError) -> Response:
+        path = request.url.path
+        if not path.startswith(("/v1/", "/api/")):
+            return web.error_page(request, exc)
         headers = {}
         if isinstance(exc, Overloaded):
             headers["Retry-After"] = str(exc.retry_after)
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(ingest.router)
     app.include_router(profiles.router)
     app.include_router(admin.router)
+    web.install(app)
     if settings.cors_origins:
         app.add_middleware(IngestionCORS, origins=settings.cors_origins)
     return app

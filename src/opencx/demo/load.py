@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 
-from opencx.access import add_source, create_token, list_sources
+from opencx.access import add_source, add_user, create_token, list_sources, list_users
 from opencx.config import Settings
 from opencx.demo._northwind import SOURCES, generate_brand
 from opencx.ingest import Ingestor, SourceContext, ValidatedBatch, now_us
@@ -28,6 +30,7 @@ class DemoReport:
     rejected: int
     profiles: int
     token: str | None
+    users: tuple[tuple[str, str, str], ...] = ()
 
     def describe(self) -> str:
         head = (
@@ -38,6 +41,8 @@ class DemoReport:
         )
         if self.token:
             head += f"\nAdmin API token (shown once): {self.token}"
+        for email, role, password in self.users:
+            head += f"\nSign in as {role}: {email} / {password}  (shown once)"
         return head
 
 
@@ -80,7 +85,10 @@ def load_demo(
     stored = rejected = done = 0
     batch = ValidatedBatch()
     received = now_us()
-    for index, (source_name, message) in enumerate(generate_brand(customers=customers, seed=seed)):
+    # The brand's history ends now, so the agent's "right now" panel has something to show.
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    brand = generate_brand(customers=customers, seed=seed, end=end)
+    for index, (source_name, message) in enumerate(brand):
         check(batch, message, index=index, source=contexts[source_name], received_us=received)
         done += 1
         if done % CHUNK == 0:
@@ -95,4 +103,11 @@ def load_demo(
         progress(done, done)
     profiles = refresh_profiles(con)
     _token, secret = create_token(con, "demo-admin", "admin")
-    return DemoReport(True, stored, rejected, profiles, secret)
+    users = []
+    for role in ("admin", "agent"):
+        email = f"{role}@northwind.example"
+        if not any(u.email == email for u in list_users(con)):
+            password = secrets.token_urlsafe(12)
+            add_user(con, email, role, password)
+            users.append((email, role, password))
+    return DemoReport(True, stored, rejected, profiles, secret, tuple(users))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opencx.profiles._activity import LogOverview, RecentActivity, log_overview, recent_activity
 from opencx.profiles._read import (
     MAX_TIMELINE,
     Profile,
@@ -12,14 +13,21 @@ from opencx.profiles._read import (
     refresh_profiles,
     timeline,
 )
+from opencx.profiles._search import ProfileMatch, search_profiles
 
 __all__ = [
     "MAX_TIMELINE",
+    "LogOverview",
     "Profile",
+    "ProfileMatch",
+    "RecentActivity",
     "TimelineEntry",
     "canonical_id",
     "find_profiles",
     "get_profile",
+    "log_overview",
+    "recent_activity",
     "refresh_profiles",
+    "search_profiles",
     "timeline",
 ]

@@ -106,4 +106,24 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             FROM events e LEFT JOIN profile_merges m ON e.profile_id = m.profile_id;
         """,
     ),
+    (
+        2,
+        "people who sign in, and their sessions",
+        """
+        CREATE TABLE users (
+            email VARCHAR PRIMARY KEY,
+            role VARCHAR NOT NULL,
+            password_hash VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            disabled_at TIMESTAMPTZ
+        );
+        CREATE TABLE sessions (
+            id_hash VARCHAR PRIMARY KEY,
+            email VARCHAR NOT NULL,
+            csrf VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            expires_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 )

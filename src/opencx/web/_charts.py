@@ -1,0 +1,68 @@
+"""Charts as inline SVG drawn on the server: no script, no external library, CSP-safe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+
+PALETTE = ("#2563eb", "#0891b2", "#7c3aed", "#db2777", "#ea580c", "#16a34a", "#ca8a04", "#475569")
+
+
+def bar_chart(items: Sequence[tuple[str, float]], *, width: int = 520, unit: str = "") -> str:
+    """Horizontal bars with their labels and values."""
+    if not items:
+        return '<p class="muted">No data yet.</p>'
+    row, label_w, value_w = 26, 150, 80
+    top = max(v for _, v in items) or 1
+    bar_w = width - label_w - value_w
+    height = row * len(items) + 4
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="bar chart" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for i, (label, value) in enumerate(items):
+        y = i * row + 2
+        w = max(2.0, bar_w * value / top)
+        color = PALETTE[i % len(PALETTE)]
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" class="lbl">'
+            f"{escape(label)}</text>"
+            f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" rx="3" '
+            f'fill="{color}"><title>{escape(label)}: {value:,.0f}{unit}</title></rect>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 17}" class="val">{value:,.0f}{unit}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def area_chart(points: Sequence[tuple[datetime, float]], *, width: int = 720) -> str:
+    """Daily volume as an area with a few date ticks and the peak value."""
+    if len(points) < 2:
+        return '<p class="muted">Not enough days of data for a trend yet.</p>'
+    height, pad_l, pad_b, pad_t = 180, 48, 24, 10
+    top = max(v for _, v in points) or 1
+    n = len(points) - 1
+    inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return pad_l + inner_w * i / n, pad_t + inner_h * (1 - v / top)
+
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, (_, v) in enumerate(points)))
+    base_y = pad_t + inner_h
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="events per day" xmlns="http://www.w3.org/2000/svg">',
+        f'<polygon points="{pad_l},{base_y} {line} {pad_l + inner_w},{base_y}" fill="#2563eb22"/>',
+        f'<polyline points="{line}" fill="none" stroke="#2563eb" stroke-width="1.6"/>',
+        f'<text x="{pad_l - 6}" y="{pad_t + 10}" text-anchor="end" class="val">{top:,.0f}</text>',
+        f'<text x="{pad_l - 6}" y="{base_y}" text-anchor="end" class="val">0</text>',
+    ]
+    for i in sorted({0, n // 4, n // 2, 3 * n // 4, n}):
+        x, _ = xy(i, 0)
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" class="lbl">'
+            f"{points[i][0]:%b %d}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

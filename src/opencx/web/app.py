@@ -1,0 +1,461 @@
+"""The web app for people: sign-in, overview, customers and the customer-360 page, settings.
+
+Server-rendered with Jinja2, htmx for the interactive parts (infinite timeline,
+filters). Every page but sign-in needs a session; every form carries the session's
+CSRF token; roles gate pages (agents: customers; analysts: also analytics; admins:
+also settings). Pages call library functions and render what they return.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import duckdb
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from opencx import access
+from opencx.errors import InvalidInput, NotFound, OpenCXError
+from opencx.ingest import replay_failed
+from opencx.profiles import (
+    get_profile,
+    log_overview,
+    recent_activity,
+    search_profiles,
+    timeline,
+)
+from opencx.types import CHANNELS, EVENT_TYPES
+from opencx.web import _charts, _format
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(
+    ago=_format.ago, when=_format.when, describe=_format.describe, icon=_format.icon
+)
+router = APIRouter(include_in_schema=False)
+
+SESSION_COOKIE = "ocx_session"
+PRE_CSRF_COOKIE = "ocx_login_csrf"
+_RANK = {"agent": 1, "analyst": 2, "admin": 3}
+NAV = (
+    ("Overview", "/", "analyst"),
+    ("Customers", "/customers", "agent"),
+    ("Journeys", "/journeys", "analyst"),
+    ("Voice of the customer", "/voc", "analyst"),
+    ("Cases", "/cases", "agent"),
+    ("Segments", "/segments", "analyst"),
+    ("Contact policy", "/policy", "analyst"),
+    ("Settings", "/settings", "admin"),
+)
+
+
+class SignInRequired(Exception):
+    """Raised by pages when nobody is signed in: answered with a redirect to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class NotAllowed(Exception):
+    """Raised when the signed-in user's role may not see a page."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: the user, their session's CSRF token, and their connection."""
+
+    user: access.User
+    csrf: str
+    con: duckdb.DuckDBPyConnection
+    state: Any
+
+    def may(self, role: str) -> bool:
+        return _RANK.get(self.user.role, 0) >= _RANK[role]
+
+
+def _viewer(request: Request, role: str) -> Viewer:
+    state = request.app.state.opencx
+    con = state.store.cursor()
+    secret = request.cookies.get(SESSION_COOKIE)
+    found = access.session_user(con, secret) if secret else None
+    if found is None:
+        raise SignInRequired(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
+    viewer = Viewer(found[0], found[1], con, state)
+    if not viewer.may(role):
+        raise NotAllowed(role)
+    return viewer
+
+
+def _check_csrf(viewer: Viewer, token: str) -> None:
+    if not hmac.compare_digest(viewer.csrf.encode(), token.encode()):
+        raise InvalidInput("the form's CSRF token is missing or wrong: reload the page and retry")
+
+
+def _page(request: Request, viewer: Viewer | None, name: str, **context: Any) -> HTMLResponse:
+    nav = [(label, href) for label, href, role in NAV if viewer is None or viewer.may(role)]
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"viewer": viewer, "nav": nav, "path": request.url.path, **context},
+    )
+
+
+# -- sign-in -------------------------------------------------------------------
+@router.get("/login")
+def login_form(request: Request, next: str = "/", error: str | None = None) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _page(request, None, "login.html", next=_safe_next(next), error=error, csrf=token)
+    response.set_cookie(PRE_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    expected = request.cookies.get(PRE_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected.encode(), csrf.encode()):
+        return RedirectResponse(
+            f"/login?error={quote('Your sign-in form expired: please try again.')}", 303
+        )
+    con = request.app.state.opencx.store.cursor()
+    user = access.authenticate(con, email, password)
+    if user is None:
+        return RedirectResponse(
+            f"/login?next={quote(next)}&error={quote('Wrong email or password.')}", 303
+        )
+    secret, _ = access.start_session(con, user)
+    target = _safe_next(next)
+    if target == "/" and user.role == "agent":
+        target = "/customers"
+    response = RedirectResponse(target, 303)
+    response.set_cookie(
+        SESSION_COOKIE, secret, httponly=True, samesite="lax",
+        secure=request.url.scheme == "https", max_age=7 * 86400,
+    )  # fmt: skip
+    response.delete_cookie(PRE_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    viewer = _viewer(request, "agent")
+    _check_csrf(viewer, csrf)
+    access.end_session(viewer.con, request.cookies[SESSION_COOKIE])
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- overview ------------------------------------------------------------------
+@router.get("/")
+def overview(request: Request) -> HTMLResponse:
+    viewer = _viewer(request, "analyst")
+    stats = log_overview(viewer.con)
+    return _page(
+        request,
+        viewer,
+        "overview.html",
+        stats=stats,
+        channel_chart=_charts.bar_chart(stats.by_channel),
+        day_chart=_charts.area_chart(stats.by_day),
+        events_chart=_charts.bar_chart([(e, n) for _, e, n in stats.top_events]),
+    )
+
+
+# -- customers -----------------------------------------------------------------
+@router.get("/customers")
+def customers(request: Request, q: str = "") -> HTMLResponse:
+    viewer = _viewer(request, "agent")
+    extractor = viewer.state.ingestor.extractor
+    matches = search_profiles(viewer.con, q, extractor) if q.strip() else []
+    if len(matches) == 1 and request.headers.get("HX-Request") is None:
+        return RedirectResponse(f"/customers/{matches[0].id}", 303)  # type: ignore[return-value]
+    return _page(request, viewer, "customers.html", q=q, matches=matches)
+
+
+@router.get("/customers/{profile_id}")
+def customer(request: Request, profile_id: str) -> HTMLResponse:
+    viewer = _viewer(request, "agent")
+    person = get_profile(viewer.con, profile_id)
+    if person.id != profile_id:
+        return RedirectResponse(f"/customers/{person.id}", 303)  # type: ignore[return-value]
+    now = datetime.now(UTC)
+    return _page(
+        request,
+        viewer,
+        "customer.html",
+        person=person,
+        recent=recent_activity(viewer.con, person.id, now=now),
+        entries=timeline(viewer.con, person.id, limit=PAGE),
+        page=PAGE,
+        now=now,
+        channels=CHANNELS,
+        types=EVENT_TYPES,
+        filters={"channel": "", "type": ""},
+    )
+
+
+PAGE = 40
+
+
+@router.get("/customers/{profile_id}/timeline")
+def customer_timeline(
+    request: Request,
+    profile_id: str,
+    before: str | None = None,
+    channel: Annotated[str, Query()] = "",
+    type: Annotated[str, Query()] = "",
+) -> HTMLResponse:
+    viewer = _viewer(request, "agent")
+    entries = timeline(
+        viewer.con,
+        profile_id,
+        limit=PAGE,
+        before=before,
+        channels=[channel] if channel else None,
+        types=[type] if type else None,
+    )
+    return _page(
+        request,
+        viewer,
+        "_timeline_rows.html",
+        person_id=profile_id,
+        entries=entries,
+        page=PAGE,
+        now=datetime.now(UTC),
+        filters={"channel": channel, "type": type},
+    )
+
+
+# -- pages later work fills ----------------------------------------------------
+_PENDING = {
+    "/journeys": (
+        "Journeys",
+        "analyst",
+        "Funnels, paths and the ranked list of broken touchpoints",
+    ),
+    "/voc": ("Voice of the customer", "analyst", "Surveys, verbatims, themes and sentiment"),
+    "/cases": ("Cases", "agent", "The closed-loop queue of cases"),
+    "/segments": ("Segments", "analyst", "Segments, RFM, lifetime value and profitability"),
+    "/policy": ("Contact policy", "analyst", "Triggers, contact budgets, quiet hours, decisions"),
+}
+
+
+def _pending_page(path: str) -> Any:
+    title, role, coming = _PENDING[path]
+
+    def page(request: Request) -> HTMLResponse:
+        viewer = _viewer(request, role)
+        stats = log_overview(viewer.con)
+        return _page(request, viewer, "pending.html", title=title, coming=coming, stats=stats)
+
+    page.__name__ = f"page_{title.lower().replace(' ', '_')}"
+    return page
+
+
+for _path in _PENDING:
+    router.add_api_route(_path, _pending_page(_path), methods=["GET"])
+
+
+# -- settings (admin) ----------------------------------------------------------
+@router.get("/settings")
+def settings_page(request: Request) -> HTMLResponse:
+    return _settings(request, _viewer(request, "admin"))
+
+
+def _settings(
+    request: Request, viewer: Viewer, shown: str | None = None, kind: str | None = None
+) -> HTMLResponse:
+    con = viewer.con
+    failed = con.execute(
+        "SELECT id, received_at, source, origin, row_number, errors, payload FROM failed_events "
+        "WHERE status = 'failed' ORDER BY id DESC LIMIT 50"
+    ).fetchall()
+    return _page(
+        request,
+        viewer,
+        "settings.html",
+        sources=access.list_sources(con),
+        tokens=access.list_tokens(con),
+        users=access.list_users(con),
+        failed=[_format.failure(row) for row in failed],
+        shown=shown,
+        shown_kind=kind,
+        channels=CHANNELS,
+        roles=("agent", "analyst", "admin"),
+    )
+
+
+def _settings_action(request: Request, csrf: str) -> Viewer:
+    viewer = _viewer(request, "admin")
+    _check_csrf(viewer, csrf)
+    return viewer
+
+
+def _show_secret(request: Request, viewer: Viewer, secret: str, kind: str) -> HTMLResponse:
+    # The new secret is rendered once, in this response, never put in a URL.
+    return _settings(request, viewer, shown=secret, kind=kind)
+
+
+@router.post("/settings/sources")
+def create_source(
+    request: Request,
+    name: Annotated[str, Form()],
+    channel: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    viewer = _settings_action(request, csrf)
+    _, key = access.add_source(viewer.con, name.strip(), channel)
+    return _show_secret(request, viewer, key, f"write key of source {name.strip()}")
+
+
+@router.post("/settings/sources/{name}/rotate")
+def rotate_source(request: Request, name: str, csrf: Annotated[str, Form()] = "") -> Response:
+    viewer = _settings_action(request, csrf)
+    key = access.rotate_write_key(viewer.con, name)
+    return _show_secret(request, viewer, key, f"new write key of source {name}")
+
+
+@router.post("/settings/sources/{name}/revoke")
+def revoke_source(request: Request, name: str, csrf: Annotated[str, Form()] = "") -> Response:
+    viewer = _settings_action(request, csrf)
+    access.revoke_source(viewer.con, name)
+    return RedirectResponse("/settings#sources", 303)
+
+
+@router.post("/settings/tokens")
+def create_token(
+    request: Request,
+    name: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    viewer = _settings_action(request, csrf)
+    _, secret = access.create_token(viewer.con, name, role)
+    return _show_secret(request, viewer, secret, f"API token {name.strip()} ({role})")
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: str, csrf: Annotated[str, Form()] = "") -> Response:
+    viewer = _settings_action(request, csrf)
+    access.revoke_token(viewer.con, token_id)
+    return RedirectResponse("/settings#tokens", 303)
+
+
+@router.post("/settings/users")
+def create_user(
+    request: Request,
+    email: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    viewer = _settings_action(request, csrf)
+    access.add_user(viewer.con, email, role, password)
+    return RedirectResponse("/settings#users", 303)
+
+
+@router.post("/settings/users/{email}/disable")
+def disable_user(request: Request, email: str, csrf: Annotated[str, Form()] = "") -> Response:
+    viewer = _settings_action(request, csrf)
+    if email == viewer.user.email:
+        raise InvalidInput("you cannot disable your own account")
+    access.disable_user(viewer.con, email)
+    return RedirectResponse("/settings#users", 303)
+
+
+@router.post("/settings/failed-events/replay")
+def replay(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    viewer = _settings_action(request, csrf)
+    replay_failed(viewer.state.ingestor)
+    return RedirectResponse("/settings#failed", 303)
+
+
+# -- wiring ----------------------------------------------------------------------
+class SecurityHeaders:
+    """A strict CSP and the usual hardening headers on every web page."""
+
+    CSP = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(("/v1/", "/api/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", self.CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def install(app: FastAPI) -> None:
+    """Add the web app's pages, static files and error pages to `app`."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in(request: Request, exc: SignInRequired) -> Response:
+        if request.headers.get("HX-Request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", 303)
+
+    @app.exception_handler(NotAllowed)
+    async def not_allowed(request: Request, exc: NotAllowed) -> Response:
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"viewer": None, "nav": [], "status": 403, "path": request.url.path,
+             "message": f"This page needs the {exc.role} role."},
+            status_code=403,
+        )  # fmt: skip
+
+
+def error_page(request: Request, exc: OpenCXError) -> Response:
+    """Errors on web pages are pages, not JSON."""
+    status = 404 if isinstance(exc, NotFound) else exc.status_code
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"viewer": None, "nav": [], "status": status, "message": exc.message,
+         "path": request.url.path},
+        status_code=status,
+    )  # fmt: skip
