@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo serve test lint format bench clean
+.PHONY: install demo serve test lint format bench clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,7 +26,15 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
-test: lint
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser tests..."; \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+			|| echo "Could not install chromium: the browser tests will say what is missing."; \
+	fi
+
+test: lint browser-deps
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 format: install

@@ -60,8 +60,9 @@ def area_chart(points: Sequence[tuple[datetime, float]], *, width: int = 720) ->
     ]
     for i in sorted({0, n // 4, n // 2, 3 * n // 4, n}):
         x, _ = xy(i, 0)
+        anchor = "start" if i == 0 else "end" if i == n else "middle"
         parts.append(
-            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" class="lbl">'
+            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}" class="lbl">'
             f"{points[i][0]:%b %d}</text>"
         )
     parts.append("</svg>")

@@ -6,19 +6,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from markupsafe import Markup
 
-ICONS = {
-    "web": "🌐", "app": "📱", "email": "✉️", "sms": "💬", "chat": "🗨️", "phone": "☎️",
-    "store": "🏬", "social": "👥", "partner": "🤝",
-}  # fmt: skip
+from opencx.types import CHANNELS
+
+_CHANNELS = frozenset(CHANNELS)
 _DETAIL_KEYS = (
     "topic", "error", "reason", "plan", "to", "revenue", "amount", "product_id", "campaign",
     "store_id", "resolved", "wait_s", "handle_s", "duration_s", "path", "method",
 )  # fmt: skip
 
 
-def icon(channel: str) -> str:
-    return ICONS.get(channel, "•")
+def icon(channel: str) -> Markup:
+    """A coloured marker for a channel (a CSS class: no emoji font needed, CSP-safe)."""
+    name = channel if channel in _CHANNELS else "other"
+    return Markup(f'<span class="dot ch-{name}" aria-hidden="true"></span>')
+
+
+def action(type_: str, event: str | None) -> Markup:
+    """'Viewed <b>Plans</b>' for page views, '<b>Order Completed</b>' for actions."""
+    if type_ in ("page", "screen"):
+        return Markup("Viewed <strong>{}</strong>").format(event or type_)
+    if type_ == "identify":
+        return Markup("<strong>Identified</strong>")
+    return Markup("<strong>{}</strong>").format(event or type_)
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:

@@ -41,6 +41,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(
     ago=_format.ago, when=_format.when, describe=_format.describe, icon=_format.icon
 )
+templates.env.globals["action"] = _format.action
 router = APIRouter(include_in_schema=False)
 
 SESSION_COOKIE = "ocx_session"
@@ -181,7 +182,9 @@ def overview(request: Request) -> HTMLResponse:
         stats=stats,
         channel_chart=_charts.bar_chart(stats.by_channel),
         day_chart=_charts.area_chart(stats.by_day),
-        events_chart=_charts.bar_chart([(e, n) for _, e, n in stats.top_events]),
+        events_chart=_charts.bar_chart(
+            [(e if t == "track" else f"{e} ({t})", n) for t, e, n in stats.top_events]
+        ),
     )
 
 
