@@ -253,21 +253,10 @@ class FastValidator:
         properties_raw = bytes(m.properties)
         if properties_raw not in _EMPTY and not properties_raw.lstrip().startswith(b"{"):
             return False
-        batch.message_id.append(message_id)
-        batch.type.append(kind)
-        batch.event.append(event_name)
-        batch.channel.append(channel)
-        batch.source.append(source.name)
-        batch.anonymous_id.append(anonymous_id)
-        batch.user_id.append(user_id)
-        batch.group_id.append(group_id)
-        batch.previous_id.append(previous_id)
-        batch.identifiers.append(keys)
-        batch.timestamp.append(timestamp)
-        batch.original_timestamp.append(original)
-        batch.sent_at.append(sent_at)
-        batch.received_at.append(received)
-        batch.properties.append(None if properties_raw in _EMPTY else properties_raw)
-        batch.traits.append(traits_json)
-        batch.context.append(None if context_raw in _EMPTY else context_raw)
+        batch.add(
+            message_id, kind, event_name, channel, source.name, anonymous_id, user_id,
+            group_id, previous_id, keys, timestamp, original, sent_at, received,
+            None if properties_raw in _EMPTY else properties_raw, traits_json,
+            None if context_raw in _EMPTY else context_raw,
+        )  # fmt: skip
         return True

@@ -130,6 +130,45 @@ class ValidatedBatch:
     def __len__(self) -> int:
         return len(self.message_id)
 
+    def add(
+        self,
+        message_id: str,
+        type: str,
+        event: str | None,
+        channel: str,
+        source: str,
+        anonymous_id: str | None,
+        user_id: str | None,
+        group_id: str | None,
+        previous_id: str | None,
+        identifiers: list[str],
+        timestamp: int,
+        original_timestamp: int | None,
+        sent_at: int | None,
+        received_at: int,
+        properties: bytes | None,
+        traits: bytes | None,
+        context: bytes | None,
+    ) -> None:
+        """Append one valid event (both validation lanes end here)."""
+        self.message_id.append(message_id)
+        self.type.append(type)
+        self.event.append(event)
+        self.channel.append(channel)
+        self.source.append(source)
+        self.anonymous_id.append(anonymous_id)
+        self.user_id.append(user_id)
+        self.group_id.append(group_id)
+        self.previous_id.append(previous_id)
+        self.identifiers.append(identifiers)
+        self.timestamp.append(timestamp)
+        self.original_timestamp.append(original_timestamp)
+        self.sent_at.append(sent_at)
+        self.received_at.append(received_at)
+        self.properties.append(properties)
+        self.traits.append(traits)
+        self.context.append(context)
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -313,23 +352,11 @@ class MessageValidator:
             )  # fmt: skip
             return False
 
-        batch.message_id.append(message_id)  # type: ignore[arg-type]
-        batch.type.append(kind)  # type: ignore[arg-type]
-        batch.event.append(event_name)
-        batch.channel.append(channel)
-        batch.source.append(source.name)
-        batch.anonymous_id.append(anonymous_id)
-        batch.user_id.append(user_id)
-        batch.group_id.append(group_id)
-        batch.previous_id.append(previous_id)
-        batch.identifiers.append(keys)
-        batch.timestamp.append(timestamp)
-        batch.original_timestamp.append(original)
-        batch.sent_at.append(sent_at)
-        batch.received_at.append(received)
-        batch.properties.append(props_json)
-        batch.traits.append(traits_json)
-        batch.context.append(context_json)
+        batch.add(
+            message_id, kind, event_name, channel, source.name, anonymous_id, user_id,  # type: ignore[arg-type]
+            group_id, previous_id, keys, timestamp, original, sent_at, received, props_json,
+            traits_json, context_json,
+        )  # fmt: skip
         return True
 
 
