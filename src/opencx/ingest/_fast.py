@@ -10,6 +10,7 @@ every error message, so both lanes accept and reject exactly the same messages.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -123,12 +124,16 @@ class FastValidator:
         default_type: str | None = None,
     ) -> bool:
         """Append one raw message to `batch` (fast lane) or hand it to the tolerant path."""
-        if self._accept(batch, raw, source, received_us, batch_sent_at, default_type):
+        data = bytes(raw)
+        if self._accept(batch, data, source, received_us, batch_sent_at, default_type):
             return True
         try:
-            message: Any = orjson.loads(raw)
+            message: Any = orjson.loads(data)
         except orjson.JSONDecodeError:
-            message = raw.decode("utf-8", "replace")
+            try:  # numbers beyond 64 bits are valid JSON that orjson refuses
+                message = json.loads(data)
+            except (ValueError, RecursionError):
+                message = data.decode("utf-8", "replace")
         return self.validator.validate_into(
             batch,
             message,
