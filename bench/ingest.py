@@ -25,7 +25,7 @@ from opencx.access import add_source
 from opencx.store import Store
 
 BATCH = 100
-CONNECTIONS = 16
+CONNECTIONS = 32
 MAX_SECONDS = 60.0
 
 

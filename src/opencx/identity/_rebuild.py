@@ -87,8 +87,8 @@ def rebuild_identity(
     comp_of_event = comp_of_key[first_kid]
 
     # Where does each identifier first appear, and which events found a profile?
-    first_event = np.full(n_keys, n_events, dtype=np.int64)
-    np.minimum.at(first_event, kid, pair_event)
+    _, first_pair = np.unique(kid, return_index=True)  # pairs are in log order
+    first_event = pair_event[first_pair]
     seen_before = np.bincount(pair_event, weights=first_event[kid] < pair_event, minlength=n_events)
     founding = seen_before == 0
     foundings = np.bincount(comp_of_event[founding], minlength=n_comps)
