@@ -206,9 +206,12 @@ class IdentityGraph:
             return None
         owner = self._owner
         if len(keys) == 1:
-            pid = owner.get(keys[0])
+            key = keys[0]
+            pid = owner.get(key)
             if pid is not None:
                 return pid
+            if key not in self._blocks and key not in self._kept_origin:
+                return self._found(key, message_id, seq)  # a first sighting: nothing to check
         attempt = list(keys)
         while True:
             pids, via, new = self._classify(attempt)
@@ -223,6 +226,16 @@ class IdentityGraph:
             )
             if not attempt:
                 return None
+
+    def _found(self, key: IdentifierKey, message_id: str, seq: int) -> ProfileId:
+        """A new profile holding one new identifier (what `_link` does, minus its checks)."""
+        pid = profile_id_for(message_id)
+        self._set(self._created, pid, seq)
+        self._set(self._members, pid, [key])
+        self._set(self._kinds, pid, {key[: key.index(":")]: 1})
+        self._set(self._owner, key, pid)
+        self.changes.identities.append(IdentityRow(key, pid, seq, message_id))
+        return pid
 
     def _classify(
         self, keys: list[IdentifierKey]

@@ -27,12 +27,12 @@ from opencx.errors import StoreUnavailable
 from opencx.identity import IdentityGraph, load_graph, write_changes
 from opencx.ingest._validate import Failure, ValidatedBatch
 from opencx.store import (
+    MessageHasher,
     MessageIndex,
     Store,
     append_events,
     append_failed,
     events_table,
-    message_hashes,
     next_seq,
     stored_message_ids,
 )
@@ -70,6 +70,7 @@ class EventWriter:
         self._con = store.con.cursor()
         self.graph: IdentityGraph = load_graph(self._con, settings.identity)
         self.index = MessageIndex.load(self._con)
+        self._hasher = MessageHasher()
         self._seq = next_seq(self._con)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._queued_events = 0
@@ -221,7 +222,7 @@ class EventWriter:
                 else:
                     seen[mid] = len(picks)
                     picks.append((n, i))
-        hashes = message_hashes(con, list(seen))
+        hashes = self._hasher(list(seen))
         maybe = self.index.maybe_stored(hashes)
         if maybe:
             candidates = [items[picks[p][0]].batch.message_id[picks[p][1]] for p in maybe]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opencx.store._connection import MEMORY, Store, migrate, schema_version
-from opencx.store._dedup import MessageIndex, message_hashes, stored_message_ids
+from opencx.store._dedup import MessageHasher, MessageIndex, message_hashes, stored_message_ids
 from opencx.store._events import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
@@ -19,6 +19,7 @@ __all__ = [
     "EVENT_SCHEMA",
     "MEMORY",
     "MIGRATIONS",
+    "MessageHasher",
     "MessageIndex",
     "Store",
     "append_events",

@@ -60,14 +60,26 @@ class MessageIndex:
             self._recent.clear()
 
 
-def message_hashes(con: duckdb.DuckDBPyConnection, message_ids: Sequence[str]) -> np.ndarray:
-    """The index's hashes of `message_ids`, computed by DuckDB in one vectorised call."""
-    if not message_ids:
-        return np.empty(0, np.uint64)
-    with con.cursor() as cur:  # its own connection: no open result of the caller's in the way
-        cur.register("_ids", pa.table({"id": pa.array(message_ids, pa.string())}))
-        column = cur.sql("SELECT hash(id) AS h FROM _ids").fetchnumpy()["h"]
-    return np.asarray(column, dtype=np.uint64)
+class MessageHasher:
+    """DuckDB's `hash` of message ids, in one vectorised call, on a connection of its own."""
+
+    def __init__(self) -> None:
+        self._con = duckdb.connect()
+
+    def __call__(self, message_ids: Sequence[str]) -> np.ndarray:
+        if not message_ids:
+            return np.empty(0, np.uint64)
+        self._con.register("_ids", pa.table({"id": pa.array(message_ids, pa.string())}))
+        try:
+            column = self._con.sql("SELECT hash(id) AS h FROM _ids").fetchnumpy()["h"]
+        finally:
+            self._con.unregister("_ids")
+        return np.asarray(column, dtype=np.uint64)
+
+
+def message_hashes(message_ids: Sequence[str]) -> np.ndarray:
+    """The index's hashes of `message_ids` (a one-off; the writer keeps a `MessageHasher`)."""
+    return MessageHasher()(message_ids)
 
 
 def stored_message_ids(con: duckdb.DuckDBPyConnection, message_ids: Sequence[str]) -> set[str]:
