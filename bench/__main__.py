@@ -24,7 +24,8 @@ def main() -> None:
     http = ingest.run()
     table.add_row(
         "ingest /v1/batch, events/s",
-        f"{http['opencx_events_s']:,.0f} ({http['opencx_errors']} errors, "
+        f"{http['opencx_events_s']:,.0f} median of "
+        f"{', '.join(f'{r:,.0f}' for r in http['opencx_runs'])} ({http['errors']} errors, "
         f"{http['stored']:,}/{http['expected']:,} stored)",
         f"bare JSON endpoint {http['bare_events_s']:,.0f}",
         f"{http['ratio']:.2f}",
