@@ -10,7 +10,7 @@ from rich.table import Table
 
 from bench import identity, ingest, web
 
-console = Console()
+console = Console(width=150)
 
 
 def main() -> None:
