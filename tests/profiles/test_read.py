@@ -81,8 +81,9 @@ def test_timeline_filters_and_bounds(ingestor: Ingestor) -> None:
 
 def test_refresh_fills_the_summary_table(ingestor: Ingestor) -> None:
     ada = {"email": "U@X.io", "first_name": "Ada", "last_name": "Byron"}
-    ingestor.ingest([{"type": "identify", "userId": "u", "messageId": "1", "traits": ada},
-                     {"type": "page", "anonymousId": "visitor", "messageId": "2"}], WEB)  # fmt: skip
+    known = {"type": "identify", "userId": "u", "messageId": "1", "traits": ada}
+    visitor = {"type": "page", "anonymousId": "visitor", "messageId": "2"}
+    ingestor.ingest([known, visitor], WEB)
     con = ingestor.store.con
     assert refresh_profiles(con) == 2
     row = con.execute(
