@@ -134,14 +134,31 @@ def rebuild_identity(
         progress(done, n_events)
 
     # Tier 2: clean, several founding events: union in log order, no rule can bite.
-    union_events = pa.array(np.nonzero((~dirty & (foundings > 1))[comp_of_event])[0])
-    _union_in_order(
-        lists.take(union_events).to_pylist(),
-        sets.column("seq").take(union_events).to_pylist(),
-        sets.column("message_id").take(union_events).to_pylist(),
-        sets.column("founded_id").take(union_events).to_pylist(),
-        out,
-    )
+    union_events = np.nonzero((~dirty & (foundings > 1))[comp_of_event])[0]
+    rows, merges, owners_of, profiles_made = _union_in_order(union_events, kid, offsets)
+    if rows:
+        keys_i, founders_i, events_i = (
+            pa.array(col, pa.int64()) for col in zip(*rows, strict=True)
+        )
+        founded = sets.column("founded_id").combine_chunks()
+        out.identities(
+            key_strings.take(keys_i), founded.take(founders_i), seq_column.take(events_i),
+            mid_column.take(events_i),
+        )  # fmt: skip
+        owned = pa.array(list(owners_of), pa.int64())
+        out.owners(key_strings.take(owned), founded.take(pa.array(list(owners_of.values()))))
+        if merges:
+            absorbed, survivor, event, via = (
+                pa.array(c, pa.int64()) for c in zip(*merges, strict=True)
+            )
+            out.merge_rows.extend(
+                zip(
+                    founded.take(absorbed).to_pylist(), founded.take(survivor).to_pylist(),
+                    seq_column.take(event).to_pylist(), mid_column.take(event).to_pylist(),
+                    key_strings.take(via).to_pylist(), strict=True,
+                )
+            )  # fmt: skip
+    out.union_profiles += profiles_made
     done += len(union_events)
     if progress is not None:
         progress(done, n_events)
@@ -253,26 +270,26 @@ class _Collector:
 
 
 def _union_in_order(
-    key_sets: list[list[str]],
-    seqs: list[int],
-    mids: list[str],
-    founded_ids: list[str],
-    out: _Collector,
-) -> None:
-    """Resolution without rules (none can bite here): union in log order, oldest survives."""
-    owner: dict[str, str] = {}
-    members: dict[str, list[str]] = {}
-    created: dict[str, int] = {}
-    id_keys: list[str] = []
-    id_pids: list[str] = []
-    id_seqs: list[int] = []
-    id_mids: list[str] = []
-    merge_rows = out.merge_rows
-    for keys, seq, mid, founded in zip(key_sets, seqs, mids, founded_ids, strict=True):
-        roots: list[str] = []
-        via: dict[str, str] = {}
-        new: list[str] = []
-        for k in keys:
+    events: np.ndarray, kid: np.ndarray, offsets: np.ndarray
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int, int]], dict[int, int], int]:
+    """Resolution without rules (none can bite here): union in log order, oldest survives.
+
+    Works on integers: identifiers by key id, profiles by the index of the event that
+    founded them (log order, so the smallest is the oldest). Returns identity rows
+    (key, founder, event), merge rows (absorbed, survivor, event, via key), every key's
+    final founder, and how many profiles remain.
+    """
+    kids = kid.tolist()
+    offs = offsets.tolist()
+    owner: dict[int, int] = {}
+    members: dict[int, list[int]] = {}
+    rows: list[tuple[int, int, int]] = []
+    merges: list[tuple[int, int, int, int]] = []
+    for e in events.tolist():
+        roots: list[int] = []
+        via: dict[int, int] = {}
+        new: list[int] = []
+        for k in kids[offs[e] : offs[e + 1]]:
             pid = owner.get(k)
             if pid is None:
                 new.append(k)
@@ -282,29 +299,20 @@ def _union_in_order(
         if not new and len(roots) == 1:
             continue
         if roots:
-            survivor = roots[0]
-            if len(roots) > 1:
-                survivor = min(roots, key=lambda p: (created[p], p))
-                for pid in roots:
-                    if pid != survivor:
-                        moving = members.pop(pid)
-                        for k in moving:
-                            owner[k] = survivor
-                        members[survivor].extend(moving)
-                        del created[pid]
-                        merge_rows.append((pid, survivor, seq, mid, via[pid]))
+            survivor = min(roots)
+            for pid in roots:
+                if pid != survivor:
+                    moving = members.pop(pid)
+                    for k in moving:
+                        owner[k] = survivor
+                    members[survivor].extend(moving)
+                    merges.append((pid, survivor, e, via[pid]))
         else:
-            survivor = founded
-            created[survivor] = seq
-            members[survivor] = []
+            survivor = e
+            members[e] = []
         held = members[survivor]
         for k in new:
             owner[k] = survivor
             held.append(k)
-            id_keys.append(k)
-            id_pids.append(survivor)
-            id_seqs.append(seq)
-            id_mids.append(mid)
-    out.identities(id_keys, id_pids, id_seqs, id_mids)
-    out.owners(list(owner), list(owner.values()))
-    out.union_profiles += len(members)
+            rows.append((k, survivor, e))
+    return rows, merges, owner, len(members)
