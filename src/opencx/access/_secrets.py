@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
+
+import duckdb
 
 
 def new_secret(prefix: str) -> str:
@@ -24,3 +27,18 @@ def same_hash(a: str, b: str) -> bool:
 def hint(secret: str) -> str:
     """What may be shown of a secret after creation: its prefix and last four characters."""
     return f"{secret.split('_', 1)[0]}_…{secret[-4:]}"
+
+
+def row_for_secret(
+    con: duckdb.DuckDBPyConnection, table: str, columns: str, hash_column: str, secret: str
+) -> tuple[Any, ...] | None:
+    """The active row of `table` whose `hash_column` holds the secret's hash, or None."""
+    digest = secret_hash(secret)
+    rows = con.execute(
+        f"SELECT {columns}, {hash_column} FROM {table} "
+        f"WHERE {hash_column} = ? AND revoked_at IS NULL",
+        [digest],
+    ).fetchall()
+    if not rows or not same_hash(rows[0][-1], digest):
+        return None
+    return tuple(rows[0][:-1])

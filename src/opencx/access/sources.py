@@ -8,7 +8,7 @@ from datetime import datetime
 
 import duckdb
 
-from opencx.access._secrets import hint, new_secret, same_hash, secret_hash
+from opencx.access._secrets import hint, new_secret, row_for_secret, secret_hash
 from opencx.errors import Conflict, InvalidInput, NotFound
 from opencx.types import CHANNELS
 
@@ -91,12 +91,8 @@ def revoke_source(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def source_for_write_key(con: duckdb.DuckDBPyConnection, write_key: str) -> Source | None:
     """The active source a write key belongs to, or None."""
-    digest = secret_hash(write_key)
-    row = con.execute(
-        "SELECT name, channel, write_key_hint, created_at, revoked_at, write_key_hash "
-        "FROM sources WHERE write_key_hash = ? AND revoked_at IS NULL",
-        [digest],
-    ).fetchone()
-    if row is None or not same_hash(row[5], digest):
-        return None
-    return Source(*row[:5])
+    row = row_for_secret(
+        con, "sources", "name, channel, write_key_hint, created_at, revoked_at",
+        "write_key_hash", write_key,
+    )  # fmt: skip
+    return None if row is None else Source(*row)

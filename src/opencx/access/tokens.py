@@ -8,7 +8,7 @@ from datetime import datetime
 
 import duckdb
 
-from opencx.access._secrets import new_secret, same_hash, secret_hash
+from opencx.access._secrets import new_secret, row_for_secret, secret_hash
 from opencx.errors import InvalidInput, NotFound
 from opencx.types import ROLES
 
@@ -62,12 +62,7 @@ def revoke_token(con: duckdb.DuckDBPyConnection, token_id: str) -> None:
 
 def token_for_secret(con: duckdb.DuckDBPyConnection, secret: str) -> Token | None:
     """The active token a bearer secret belongs to, or None."""
-    digest = secret_hash(secret)
-    row = con.execute(
-        "SELECT id, name, role, created_at, revoked_at, token_hash FROM tokens "
-        "WHERE token_hash = ? AND revoked_at IS NULL",
-        [digest],
-    ).fetchone()
-    if row is None or not same_hash(row[5], digest):
-        return None
-    return Token(*row[:5])
+    row = row_for_secret(
+        con, "tokens", "id, name, role, created_at, revoked_at", "token_hash", secret
+    )
+    return None if row is None else Token(*row)

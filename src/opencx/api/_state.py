@@ -6,7 +6,9 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from opencx.access import Source, Token, source_for_write_key, token_for_secret
 from opencx.config import Settings
@@ -16,6 +18,7 @@ from opencx.store import Store
 
 log = logging.getLogger("opencx.api")
 _CACHE_SECONDS = 5.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,24 +70,23 @@ class ServerState:
 
     def source(self, write_key: str) -> Source | None:
         """The active source of a write key (cached for a few seconds)."""
-        now = time.monotonic()
-        hit = self._sources.get(write_key)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        found = source_for_write_key(self.store.cursor(), write_key)
-        if len(self._sources) > 10_000:
-            self._sources.clear()
-        self._sources[write_key] = (found, now + _CACHE_SECONDS)
-        return found
+        return _cached(
+            self._sources, write_key, lambda: source_for_write_key(self.store.cursor(), write_key)
+        )
 
     def token(self, secret: str) -> Token | None:
         """The active API token of a bearer secret (cached for a few seconds)."""
-        now = time.monotonic()
-        hit = self._tokens.get(secret)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        found = token_for_secret(self.store.cursor(), secret)
-        if len(self._tokens) > 10_000:
-            self._tokens.clear()
-        self._tokens[secret] = (found, now + _CACHE_SECONDS)
-        return found
+        return _cached(self._tokens, secret, lambda: token_for_secret(self.store.cursor(), secret))
+
+
+def _cached(cache: dict[str, tuple[T, float]], key: str, look_up: Callable[[], T]) -> T:
+    """A credential lookup remembered briefly, so revocations take effect within seconds."""
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    found = look_up()
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (found, now + _CACHE_SECONDS)
+    return found

@@ -39,21 +39,15 @@ class Ingestor:
         default_type: str | None = None,
         row_numbers: Sequence[int] | None = None,
     ) -> ValidatedBatch:
-        """Validate messages into one batch (valid columns plus failures)."""
+        """Validate messages (parsed JSON) into one batch: valid columns plus failures."""
         batch = ValidatedBatch()
         received = now_us() if received_us is None else received_us
-        check = self.validator.validate_into
         for index, message in enumerate(messages):
-            check(
-                batch,
-                message,
-                index=index,
-                source=source,
-                received_us=received,
-                batch_sent_at=batch_sent_at,
-                default_type=default_type,
+            self.validator.validate_into(
+                batch, message, index=index, source=source, received_us=received,
+                batch_sent_at=batch_sent_at, default_type=default_type,
                 row_number=row_numbers[index] if row_numbers is not None else None,
-            )
+            )  # fmt: skip
         return batch
 
     def validate_raw(
@@ -65,20 +59,14 @@ class Ingestor:
         batch_sent_at: Any = None,
         default_type: str | None = None,
     ) -> ValidatedBatch:
-        """Validate raw JSON messages (as cut from a request body) into one batch."""
+        """Validate raw JSON messages, as cut from a request body, into one batch."""
         batch = ValidatedBatch()
         received = now_us() if received_us is None else received_us
-        check = self.fast.validate_raw
         for index, raw in enumerate(raws):
-            check(
-                batch,
-                raw,
-                index=index,
-                source=source,
-                received_us=received,
-                batch_sent_at=batch_sent_at,
-                default_type=default_type,
-            )
+            self.fast.validate_raw(
+                batch, raw, index=index, source=source, received_us=received,
+                batch_sent_at=batch_sent_at, default_type=default_type,
+            )  # fmt: skip
         return batch
 
     def ingest(self, messages: Iterable[Any], source: SourceContext, **kwargs: Any) -> WriteResult:

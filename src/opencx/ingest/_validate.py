@@ -215,11 +215,7 @@ class MessageValidator:
 
         if not isinstance(message, dict):
             err("message", f"must be a JSON object, got {_kind(message)}")
-            batch.failures.append(
-                Failure(index, None, _dump_raw(message), errors, source.name, source.origin,
-                        received_us, row_number)
-            )  # fmt: skip
-            return False
+            return _reject(batch, index, None, message, errors, source, received_us, row_number)
         get = message.get
 
         kind = get("type", default_type)
@@ -314,11 +310,9 @@ class MessageValidator:
             timestamp = received
 
         if errors:
-            batch.failures.append(
-                Failure(index, message_id, _dump_raw(message), errors, source.name,
-                        source.origin, received_us, row_number)
-            )  # fmt: skip
-            return False
+            return _reject(
+                batch, index, message_id, message, errors, source, received_us, row_number
+            )
 
         traits_bags = (traits, context_traits)
         if kind == "alias":
@@ -346,11 +340,9 @@ class MessageValidator:
             if size > self.max_event_bytes:
                 err("message", f"is {size} bytes; an event may be at most {self.max_event_bytes}")
         if errors:
-            batch.failures.append(
-                Failure(index, message_id, _dump_raw(message), errors, source.name,
-                        source.origin, received_us, row_number)
-            )  # fmt: skip
-            return False
+            return _reject(
+                batch, index, message_id, message, errors, source, received_us, row_number
+            )
 
         batch.add(
             message_id, kind, event_name, channel, source.name, anonymous_id, user_id,  # type: ignore[arg-type]
@@ -358,6 +350,24 @@ class MessageValidator:
             traits_json, context_json,
         )  # fmt: skip
         return True
+
+
+def _reject(
+    batch: ValidatedBatch,
+    index: int,
+    message_id: str | None,
+    message: Any,
+    errors: list[dict[str, str]],
+    source: SourceContext,
+    received_us: int,
+    row_number: int | None,
+) -> bool:
+    """Keep a rejected message, its raw payload and every reason; always False."""
+    batch.failures.append(
+        Failure(index, message_id, _dump_raw(message), errors, source.name, source.origin,
+                received_us, row_number)
+    )  # fmt: skip
+    return False
 
 
 def _kind(value: Any) -> str:
