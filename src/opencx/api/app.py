@@ -91,4 +91,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     web.install(app)
     if settings.cors_origins:
         app.add_middleware(IngestionCORS, origins=settings.cors_origins)
+    app.add_middleware(ingest.IngestFastPath)  # outermost: before every other layer
     return app

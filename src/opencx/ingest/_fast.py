@@ -41,26 +41,27 @@ class Envelope(msgspec.Struct):  # field names are Segment's wire names
     writeKey: Any = None
 
 
+# Typed in C: a value of another type fails the decode and takes the tolerant path.
 class _Context(msgspec.Struct):
-    channel: Any = None
-    traits: Any = None
-    externalIds: Any = None
+    channel: str | None = None
+    traits: dict[str, Any] | None = None
+    externalIds: list[Any] | None = None
 
 
 class _Message(msgspec.Struct):
-    type: Any = None
-    messageId: Any = None
-    userId: Any = None
-    anonymousId: Any = None
-    event: Any = None
-    name: Any = None
-    groupId: Any = None
-    previousId: Any = None
-    timestamp: Any = None
-    originalTimestamp: Any = None
-    sentAt: Any = None
+    type: str | None = None
+    messageId: str | None = None
+    userId: str | None = None
+    anonymousId: str | None = None
+    event: str | None = None
+    name: str | None = None
+    groupId: str | None = None
+    previousId: str | None = None
+    timestamp: str | None = None
+    originalTimestamp: str | None = None
+    sentAt: str | None = None
     properties: msgspec.Raw = _NULL
-    traits: Any = None
+    traits: dict[str, Any] | None = None
     context: msgspec.Raw = _NULL
 
 
@@ -161,7 +162,7 @@ class FastValidator:
             return False
         kind = m.type if m.type is not None else default_type
         message_id = m.messageId
-        if type(kind) is not str or type(message_id) is not str:
+        if kind is None or message_id is None:
             return False
         if not message_id.strip() or len(message_id) > MAX_ID_CHARS:
             return False
@@ -175,7 +176,7 @@ class FastValidator:
         group_id = previous_id = None
         if kind == "track":
             event_name = m.event
-            if type(event_name) is not str or not event_name.strip():
+            if event_name is None or not event_name.strip():
                 return False
             if len(event_name) > MAX_NAME_CHARS:
                 return False
@@ -184,7 +185,7 @@ class FastValidator:
             if event_name is None:
                 if bytes(m.properties) not in _EMPTY:
                     return False  # the name may be in properties: tolerant path
-            elif type(event_name) is not str or len(event_name) > MAX_NAME_CHARS:
+            elif len(event_name) > MAX_NAME_CHARS:
                 return False
         elif kind == "identify":
             pass
@@ -199,8 +200,6 @@ class FastValidator:
         else:
             return False
         traits = m.traits
-        if traits is not None and type(traits) is not dict:
-            return False
         channel = source.channel
         context_traits = external_ids = None
         context_raw = bytes(m.context)
@@ -210,12 +209,10 @@ class FastValidator:
             except (msgspec.DecodeError, msgspec.ValidationError):
                 return False
             if ctx.channel is not None:
-                if type(ctx.channel) is not str or ctx.channel.lower() not in _CHANNELS:
+                if ctx.channel.lower() not in _CHANNELS:
                     return False
                 channel = ctx.channel.lower()
             context_traits = ctx.traits
-            if context_traits is not None and type(context_traits) is not dict:
-                return False
             external_ids = ctx.externalIds
         ts_raw = m.timestamp if m.timestamp is not None else m.originalTimestamp
         original = None
