@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
@@ -26,7 +27,7 @@ from opencx.access import (
     rotate_write_key,
 )
 from opencx.config import Settings, load_settings
-from opencx.errors import NotFound, OpenCXError
+from opencx.errors import InvalidInput, NotFound, OpenCXError
 from opencx.identity import parse_identifier, rebuild, split
 from opencx.ingest import Ingestor, SourceContext, import_file, parse_mapping, replay_failed
 from opencx.profiles import find_profiles, get_profile, refresh_profiles, timeline
@@ -69,7 +70,11 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except OpenCXError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            # soft_wrap: one line however long, so scripts can grep it; escape: user text
+            # such as '[red]' or '[/]' is printed as typed, not read as Rich markup.
+            err_console.print(
+                f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -199,7 +204,7 @@ def tokens_create(
     """Create an API token; the token is printed on the last line (shown only once)."""
     with _store(_settings(db)) as store:
         token, secret = create_token(store.con, name, role)
-    console.print(f"Token [bold]{token.name}[/] ({token.id}, role {token.role}):")
+    console.print(f"Token [bold]{escape(token.name)}[/] ({token.id}, role {token.role}):")
     print(secret)
 
 
@@ -212,7 +217,7 @@ def tokens_list(db: DbOption = None) -> None:
     table = Table("id", "name", "role", "created", "status")
     for t in rows:
         status = "active" if t.revoked_at is None else f"revoked {t.revoked_at:%Y-%m-%d}"
-        table.add_row(t.id, t.name, t.role, f"{t.created_at:%Y-%m-%d %H:%M}", status)
+        table.add_row(t.id, escape(t.name), t.role, f"{t.created_at:%Y-%m-%d %H:%M}", status)
     console.print(table)
 
 
@@ -293,7 +298,7 @@ def import_(
 
         src = get_source(store.con, source)
         ingestor = Ingestor(store, settings)
-        with _progress(f"importing {file.name}") as update:
+        with _progress(f"importing {escape(file.name)}") as update:
             report = import_file(
                 ingestor, file, SourceContext(src.name, src.channel), mapping=mapping, fmt=fmt,
                 progress=update,
@@ -341,7 +346,8 @@ def identity_split(
         else "is unattached (every event carrying it also carried a more trusted identifier)"
     )
     console.print(
-        f"{key} {where}; {report.events_moved} events moved. The link is blocked from coming back."
+        f"{escape(key)} {where}; {report.events_moved} events moved. "
+        "The link is blocked from coming back."
     )
 
 
@@ -375,17 +381,20 @@ def profile(
     card = Table.grid(padding=(0, 2))
     card.add_row("[bold]profile[/]", person.id)
     for kind, values in person.identifiers.items():
-        card.add_row(kind, ", ".join(values))
+        card.add_row(escape(kind), escape(", ".join(values)))
     card.add_row("channels", ", ".join(person.channels))
     card.add_row("seen", f"{person.first_seen:%Y-%m-%d %H:%M} → {person.last_seen:%Y-%m-%d %H:%M}")
     card.add_row("events", str(person.event_count))
     for name, value in sorted(person.traits.items()):
-        card.add_row(f"[dim]{name}[/]", str(value))
+        card.add_row(f"[dim]{escape(name)}[/]", escape(str(value)))
     console.print(card)
     table = Table("when (UTC)", "channel", "type", "event", "details", title="recent interactions")
     for e in entries:
         details = ", ".join(f"{k}={v}" for k, v in list((e.properties or {}).items())[:4])
-        table.add_row(f"{e.timestamp:%Y-%m-%d %H:%M}", e.channel, e.type, e.event or "", details)
+        table.add_row(
+            f"{e.timestamp:%Y-%m-%d %H:%M}", e.channel, e.type, escape(e.event or ""),
+            escape(details),
+        )  # fmt: skip
     console.print(table)
 
 
@@ -398,6 +407,10 @@ def failed_list(
     db: DbOption = None,
 ) -> None:
     """List failed events with their errors."""
+    if status not in ("failed", "replayed", "all"):
+        raise InvalidInput(f"--status must be failed, replayed or all, got {status!r}")
+    if limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, got {limit}")
     with _store(_settings(db)) as store:
         where = "" if status == "all" else "WHERE status = ?"
         params: list[Any] = [] if status == "all" else [status]
@@ -409,8 +422,8 @@ def failed_list(
     table = Table("id", "received", "source", "origin", "row", "errors", "status")
     for fid, received, source, origin, row, errors, st in rows:
         messages = "; ".join(e["message"] for e in orjson.loads(errors))
-        table.add_row(str(fid), f"{received:%Y-%m-%d %H:%M:%S}", source or "", origin,
-                      "" if row is None else str(row), messages, st)  # fmt: skip
+        table.add_row(str(fid), f"{received:%Y-%m-%d %H:%M:%S}", source or "", escape(origin),
+                      "" if row is None else str(row), escape(messages), st)  # fmt: skip
     console.print(table)
 
 

@@ -4,50 +4,166 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pytest
 
+import opencx.store._connection as connection
+from opencx.access import add_source, source_for_write_key
 from opencx.errors import StoreUnavailable
-from opencx.store import MIGRATIONS, Store, schema_version
+from opencx.store import MEMORY, MIGRATIONS, Store, migrate, schema_version
 
-TABLES = {
+CORE_TABLES = {
     "events", "failed_events", "identities", "profile_merges", "identity_conflicts",
-    "identity_blocks", "profiles", "sources", "tokens", "users", "sessions", "schema_migrations",
+    "identity_blocks", "profiles", "sources", "tokens",
 }  # fmt: skip
+LATEST = MIGRATIONS[-1][0]
 
 
-def test_migrations_create_every_table_once(tmp_path: Path) -> None:
-    db = tmp_path / "x.duckdb"
-    with Store(db) as store:
-        names = {
-            r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        }
-        assert names >= TABLES
-    with Store(db) as store:  # reopening applies nothing twice
-        rows = store.con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
-        assert [v for (v,) in rows] == [m[0] for m in MIGRATIONS]
-        assert schema_version(store.con) == MIGRATIONS[-1][0]
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
 
-def test_a_database_held_by_another_process_gives_a_clear_error(tmp_path: Path) -> None:
-    db = tmp_path / "held.duckdb"
-    Store(db).close()
+def applied(con: duckdb.DuckDBPyConnection) -> list[int]:
+    rows = con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+    return [version for (version,) in rows]
+
+
+@contextmanager
+def held_by_another_process(db: Path) -> Iterator[None]:
+    """Another process with the database file open (as `opencx serve` would have it)."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
          f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('held', flush=True); "
-         "time.sleep(30)"],
+         "time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(StoreUnavailable, match="in use by another process"):
-            Store(db)
+        yield
     finally:
         holder.kill()
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
-    time.sleep(0.1)
+
+
+def test_migrations_create_every_table(tmp_path: Path) -> None:
+    with Store(tmp_path / "x.duckdb") as store:
+        assert table_names(store.con) >= CORE_TABLES | {"schema_migrations"}
+        views = store.con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal")
+        assert ("resolved_events",) in views.fetchall()
+        assert applied(store.con) == [version for version, _, _ in MIGRATIONS]
+        assert schema_version(store.con) == LATEST
+
+
+def test_migration_versions_are_increasing_and_named() -> None:
+    versions = [version for version, _, _ in MIGRATIONS]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    assert all(name.strip() and sql.strip() for _, name, sql in MIGRATIONS)
+
+
+def test_an_in_memory_store_is_migrated_too() -> None:
+    with Store() as store:
+        assert store.path == MEMORY
+        assert table_names(store.con) >= CORE_TABLES
+        assert schema_version(store.con) == LATEST
+
+
+def test_reopening_applies_nothing_twice_and_keeps_the_data(tmp_path: Path) -> None:
+    db = tmp_path / "x.duckdb"
+    with Store(db) as store:
+        _, key = add_source(store.con, "website", "web")
+        first_applied = store.con.execute("SELECT * FROM schema_migrations ORDER BY 1").fetchall()
+    for _ in range(2):
+        with Store(db) as store:
+            rows = store.con.execute("SELECT * FROM schema_migrations ORDER BY 1").fetchall()
+            assert rows == first_applied  # one row per version, same apply times
+            assert migrate(store.con) == LATEST
+            assert applied(store.con) == [version for version, _, _ in MIGRATIONS]
+            assert source_for_write_key(store.con, key) is not None
+
+
+def test_migrate_applies_only_what_is_missing() -> None:
+    con = duckdb.connect()
+    assert schema_version(con) == 0
+    version, name, sql = MIGRATIONS[0]
+    con.execute(sql)
+    con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    assert "users" not in table_names(con)
+    assert migrate(con) == LATEST
+    assert "users" in table_names(con)
+    assert applied(con) == [v for v, _, _ in MIGRATIONS]
+    con.close()
+
+
+def test_a_failing_migration_leaves_no_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second statement fails at run time, after the first has created its table.
+    sql = "CREATE TABLE half_done (x INTEGER); INSERT INTO nope VALUES (1)"
+    broken = (LATEST + 1, "broken", sql)
+    monkeypatch.setattr(connection, "MIGRATIONS", (*MIGRATIONS, broken))
+    con = duckdb.connect()
+    with pytest.raises(duckdb.CatalogException):
+        migrate(con)
+    assert schema_version(con) == LATEST  # the good migrations stay applied
+    assert "half_done" not in table_names(con)
+    con.close()
+
+
+def test_missing_parent_directories_are_created(tmp_path: Path) -> None:
+    db = tmp_path / "a" / "b" / "x.duckdb"
+    with Store(db) as store:
+        assert store.path == str(db)
+    assert db.is_file()
+
+
+def test_sessions_are_in_utc_on_every_thread() -> None:
+    with Store() as store:
+        assert store.con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+        mine = store.cursor()
+        assert store.cursor() is mine  # one cursor per thread, reused
+        seen: dict[str, object] = {}
+
+        def other_thread() -> None:
+            cur = store.cursor()
+            seen["same"] = cur is mine
+            seen["tz"] = cur.execute("SELECT current_setting('TimeZone')").fetchone()
+
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        assert seen == {"same": False, "tz": ("UTC",)}
+
+
+def test_a_read_only_store_reads_but_does_not_write(tmp_path: Path) -> None:
+    db = tmp_path / "x.duckdb"
+    with Store(db) as store:
+        add_source(store.con, "website", "web")
+    with Store(db, read_only=True) as store:
+        assert store.con.execute("SELECT name FROM sources").fetchall() == [("website",)]
+        with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+            add_source(store.con, "kiosk", "store")
+
+
+def test_a_database_held_by_another_process_gives_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "held.duckdb"
+    Store(db).close()
+    with held_by_another_process(db), pytest.raises(StoreUnavailable) as caught:
+        Store(db)
+    error = caught.value
+    assert str(db) in error.message
+    assert "in use by another process" in error.message and "opencx serve" in error.message
+    assert (error.status_code, error.exit_code) == (503, 7)
+    assert isinstance(error.__cause__, duckdb.IOException)
     Store(db).close()  # free again once the other process is gone
+
+
+def test_a_path_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    with pytest.raises(StoreUnavailable, match=rf"cannot open database {folder}"):
+        Store(folder)

@@ -2,38 +2,116 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from opencx.config import Settings
 from opencx.ingest import Ingestor, SourceContext
-from opencx.store import MessageIndex, Store, message_hashes, stored_message_ids
+from opencx.store import MessageHasher, MessageIndex, Store, message_hashes, stored_message_ids
+
+WEB = SourceContext("web", "web")
+MERGE_AT = 50_000  # the index folds its recent set into the sorted base past this size
 
 
-def test_every_added_hash_is_found_across_the_merge_into_the_base() -> None:
+def pages(ids: list[str]) -> list[dict[str, str]]:
+    return [{"type": "page", "anonymousId": "visitor", "messageId": mid} for mid in ids]
+
+
+def test_every_added_hash_is_found_before_and_after_the_merge_into_the_base() -> None:
+    rng = np.random.default_rng(7)
+    hashes = np.unique(rng.integers(0, 2**64 - 1, size=MERGE_AT + 15_000, dtype=np.uint64))
+    rng.shuffle(hashes)
     index = MessageIndex()
-    ids = [f"m-{i}" for i in range(60_000)]  # more than one merge of recent into base
-    hashes = message_hashes(ids)
-    index.add(hashes[:30_000])
-    index.add(hashes[30_000:])
-    assert len(index) == 60_000
-    assert index.maybe_stored(hashes[::997]) == list(range(len(hashes[::997])))
-    fresh = message_hashes([f"n-{i}" for i in range(1000)])
-    assert len(index.maybe_stored(fresh)) <= 1  # 64-bit hashes: a collision is astronomically rare
+    index.add(hashes[:20_000])
+    assert index.maybe_stored(hashes[:20_000]) == list(range(20_000))  # all still recent
+    index.add(hashes[20_000:40_000])
+    index.add(hashes[40_000:60_000])  # past the merge size: folded into the base
+    index.add(hashes[60_000:])  # and some recent ones on top
+    assert len(index) == len(hashes)
+    assert index.maybe_stored(hashes) == list(range(len(hashes)))
+    others = np.setdiff1d(rng.integers(0, 2**64 - 1, size=5_000, dtype=np.uint64), hashes)
+    assert index.maybe_stored(others) == []
 
 
-def test_index_is_rebuilt_from_the_log_and_hits_are_confirmed(ingestor: Ingestor) -> None:
-    ingestor.ingest(
-        [{"type": "page", "anonymousId": "a", "messageId": f"m-{i}"} for i in range(50)],
-        SourceContext("web", "web"),
-    )
+def test_hits_are_positions_in_the_query_in_order_with_repeats() -> None:
+    index = MessageIndex(np.array([30, 10, 20], dtype=np.uint64))  # unsorted in, sorted inside
+    index.add(np.array([5, 99], dtype=np.uint64))
+    query = np.array([1, 99, 10, 7, 30, 99, 5, 25, 31], dtype=np.uint64)
+    assert index.maybe_stored(query) == [1, 2, 4, 5, 6]
+
+
+def test_hashes_at_the_ends_of_the_range() -> None:
+    top = np.uint64(2**64 - 1)
+    index = MessageIndex(np.array([0, 2**63, top], dtype=np.uint64))
+    query = np.array([top, top - np.uint64(1), 0, 1, 2**63], dtype=np.uint64)
+    assert index.maybe_stored(query) == [0, 2, 4]
+    below_top = MessageIndex(np.array([3, 2**64 - 2], dtype=np.uint64))
+    assert below_top.maybe_stored(np.array([top], dtype=np.uint64)) == []  # past the last one
+
+
+def test_empty_index_and_empty_query() -> None:
+    empty = MessageIndex()
+    assert len(empty) == 0
+    assert empty.maybe_stored(message_hashes(["m-1", "m-2"])) == []
+    full = MessageIndex(message_hashes(["m-1"]))
+    assert full.maybe_stored(np.empty(0, np.uint64)) == []
+
+
+def test_message_hashes_are_stable_and_distinct() -> None:
+    ids = [f"ajs-next-{i}-{i * 7919:x}" for i in range(20_000)]
+    once, again = message_hashes(ids), MessageHasher()(ids)
+    assert once.dtype == np.uint64 and len(once) == len(ids)
+    assert np.array_equal(once, again)
+    assert len(np.unique(once)) == len(ids)
+    assert message_hashes([]).dtype == np.uint64 and len(message_hashes([])) == 0
+
+
+def test_the_index_loaded_from_the_log_finds_every_stored_id(ingestor: Ingestor) -> None:
+    stored = [f"m-{i}" for i in range(300)]
+    ingestor.ingest(pages(stored), WEB)
     con = ingestor.store.con
     index = MessageIndex.load(con)
-    assert len(index) == 50
-    hashes = message_hashes(["m-3", "m-99"])
-    assert index.maybe_stored(hashes) == [0]
-    assert stored_message_ids(con, ["m-3", "m-99"]) == {"m-3"}
-    assert np.array_equal(hashes, message_hashes(["m-3", "m-99"]))
+    assert len(index) == 300
+    assert index.maybe_stored(message_hashes(stored)) == list(range(300))
+    query = ["new-1", *stored[::50], "new-2"]
+    assert index.maybe_stored(message_hashes(query)) == list(range(1, len(query) - 1))
 
 
-def test_an_empty_log_has_an_empty_index() -> None:
-    with Store() as store:
+def test_stored_message_ids_confirms_exactly(ingestor: Ingestor) -> None:
+    ingestor.ingest(pages(["a", "b", "c", "O'Brien; --"]), WEB)
+    con = ingestor.store.con
+    assert stored_message_ids(con, ["b", "zzz", "O'Brien; --", "B", "a "]) == {"b", "O'Brien; --"}
+    assert stored_message_ids(con, []) == set()
+    assert stored_message_ids(con, ["nothing"]) == set()
+
+
+def test_a_hash_collision_never_drops_a_new_event(ingestor: Ingestor) -> None:
+    # Pretend "fresh" collides with a stored id: the index says maybe, the log says no.
+    ingestor.writer.index.add(message_hashes(["fresh"]))
+    con = ingestor.store.con
+    assert stored_message_ids(con, ["fresh"]) == set()
+    result = ingestor.ingest(pages(["fresh"]), WEB)
+    assert (result.accepted, result.duplicates) == (1, 0)
+    assert stored_message_ids(con, ["fresh"]) == {"fresh"}
+
+
+def test_the_same_events_are_stored_once_even_after_a_restart(settings: Settings) -> None:
+    ids = [f"m-{i}" for i in range(40)]
+    with Store(settings.db) as store:
+        first = Ingestor(store, settings).ingest(pages(ids[:30]), WEB)
+        again = Ingestor(store, settings).ingest(pages(ids[:30]), WEB)
+    assert (first.accepted, first.duplicates) == (30, 0)
+    assert (again.accepted, again.duplicates) == (0, 30)
+    with Store(settings.db) as store:  # a new process: the index is rebuilt from the file
+        ingestor = Ingestor(store, settings)
+        assert len(ingestor.writer.index) == 30
+        mixed = ingestor.ingest(pages(ids), WEB)
+        assert (mixed.accepted, mixed.duplicates) == (10, 30)
+        count = store.con.execute("SELECT count(*), count(DISTINCT message_id) FROM events")
+        assert count.fetchone() == (40, 40)
+
+
+def test_an_empty_log_has_an_empty_index(tmp_path: Path) -> None:
+    with Store(tmp_path / "x.duckdb") as store:
         assert len(MessageIndex.load(store.con)) == 0

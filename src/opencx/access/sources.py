@@ -39,7 +39,7 @@ def _check_channel(channel: str) -> str:
 
 def add_source(con: duckdb.DuckDBPyConnection, name: str, channel: str) -> tuple[Source, str]:
     """Create a source; returns it and its write key (shown once, stored hashed)."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInput(
             f"source name {name!r} must be 1-63 lower-case letters, digits, '.', '_' or '-'"
         )

@@ -206,7 +206,9 @@ def _fast_lane(
     if header_key is None or len(body) > settings.max_event_bytes:
         return None
     source = _authenticate(state, header_key)
-    return state.ingestor.validate_raw([body], source, default_type=kind)
+    batch = state.ingestor.validate_raw([body], source, default_type=kind)
+    # A refused message takes the tolerant path, which refuses a malformed body as a whole.
+    return None if batch.failures else batch
 
 
 @router.post("/v1/batch", summary="Send a batch of Segment messages")

@@ -13,6 +13,7 @@ from opencx.profiles import (
     MAX_TIMELINE,
     Profile,
     TimelineEntry,
+    canonical_id,
     find_profiles,
     get_profile,
     timeline,
@@ -64,9 +65,8 @@ def read_timeline(
     type: Annotated[list[str] | None, Query()] = None,
 ) -> TimelinePage:
     entries = timeline(con, profile_id, limit=limit, before=before, channels=channel, types=type)
-    canonical = get_profile(con, profile_id).id if entries else profile_id
     return TimelinePage(
-        profile_id=canonical,
+        profile_id=canonical_id(con, profile_id),
         items=entries,
         next_before=entries[-1].cursor if len(entries) == limit else None,
     )

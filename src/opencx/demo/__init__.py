@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from opencx.demo._northwind import BROKEN_RELEASE, SOURCES, BrandSource, generate_brand
+from opencx.demo.brand import BROKEN_RELEASE, DEFAULT_END, SOURCES, BrandSource, generate_brand
 from opencx.demo.load import DemoReport, load_demo
 
-__all__ = ["BROKEN_RELEASE", "SOURCES", "BrandSource", "DemoReport", "generate_brand", "load_demo"]
+__all__ = [
+    "BROKEN_RELEASE",
+    "DEFAULT_END",
+    "SOURCES",
+    "BrandSource",
+    "DemoReport",
+    "generate_brand",
+    "load_demo",
+]

@@ -11,7 +11,7 @@ import duckdb
 
 from opencx.access import add_source, add_user, create_token, list_sources, list_users
 from opencx.config import Settings
-from opencx.demo._northwind import SOURCES, generate_brand
+from opencx.demo.brand import SOURCES, generate_brand
 from opencx.ingest import Ingestor, SourceContext, ValidatedBatch, now_us
 from opencx.profiles import refresh_profiles
 from opencx.store import Store

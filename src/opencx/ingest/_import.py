@@ -97,12 +97,21 @@ class _Unparsable:
     error: str
 
 
-def _table_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _table_rows(
+    path: Path, fmt: str, mapping: Mapping[str, str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
     if fmt == "parquet":
         batches: Iterator[pa.RecordBatch] = pq.ParquetFile(path).iter_batches(CHUNK_ROWS)
     else:
         parse = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
-        convert = pacsv.ConvertOptions(strings_can_be_null=True)
+        # Ids and traits stay text, so '007' or a zip code '02134' keep their leading zeros;
+        # timestamps and properties keep the inferred types (epoch numbers, amounts).
+        text = {
+            column: pa.string()
+            for target, column in mapping.items()
+            if target != "timestamp" and not target.startswith("properties.")
+        }
+        convert = pacsv.ConvertOptions(strings_can_be_null=True, column_types=text)
         batches = pacsv.open_csv(path, parse_options=parse, convert_options=convert)
     number = 1 if fmt == "parquet" else 2  # CSV row numbers count the header line
     for batch in batches:
@@ -165,7 +174,7 @@ def import_file(
     total = count_rows(path, kind)
     src = SourceContext(source.name, source.channel, origin=f"import:{path.name}")
     rows: Iterator[tuple[int, Any]] = (
-        _jsonl_rows(path) if kind == "jsonl" else _table_rows(path, kind)
+        _jsonl_rows(path) if kind == "jsonl" else _table_rows(path, kind, mapping or {})
     )
     accepted = duplicates = rejected = done = 0
     chunk: list[Any] = []

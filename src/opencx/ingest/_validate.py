@@ -27,6 +27,8 @@ MAX_TIMESTAMP_US = calendar.timegm((2100, 1, 1, 0, 0, 0)) * 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _CHANNELS = frozenset(CHANNELS)
+# Fields the size estimate measures as stored; any other field counts at its sent size.
+_MEASURED_FIELDS = frozenset({"properties", "traits", "context"})
 _TYPES = frozenset(EVENT_TYPES)
 _KNOWN_FIELDS = frozenset(
     {
@@ -335,6 +337,10 @@ class MessageValidator:
             len(props_json or b"") + len(traits_json or b"") + len(context_json or b"")
             + len(event_name or "") + len(message_id) + 200
         )  # fmt: skip
+        for name in message.keys() - _MEASURED_FIELDS:  # e.g. a bloated `integrations`
+            value = message[name]
+            if value and not isinstance(value, (int, float)):
+                size += len(value) if type(value) is str else len(_dump_raw(value))
         if size > self.max_event_bytes:
             size = len(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS))
             if size > self.max_event_bytes:

@@ -207,7 +207,7 @@ def refresh_profiles(con: duckdb.DuckDBPyConnection) -> int:
             """
             INSERT INTO profiles
             WITH ev AS (
-                SELECT person_id, timestamp, channel, traits FROM resolved_events
+                SELECT person_id, timestamp, seq, channel, traits FROM resolved_events
                 WHERE person_id IS NOT NULL
             ),
             stats AS (
@@ -217,7 +217,8 @@ def refresh_profiles(con: duckdb.DuckDBPyConnection) -> int:
                 FROM ev GROUP BY person_id
             ),
             latest AS (
-                SELECT person_id, j.key AS key, arg_max(j.value, timestamp) AS value
+                -- ties on timestamp go to the later event, as in get_profile
+                SELECT person_id, j.key AS key, arg_max(j.value, (timestamp, seq)) AS value
                 FROM ev, json_each(ev.traits) AS j
                 WHERE ev.traits IS NOT NULL
                 GROUP BY ALL
