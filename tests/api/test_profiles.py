@@ -92,16 +92,10 @@ def test_a_bad_identifier_is_a_400_that_says_why(api: ApiClient) -> None:
 @pytest.mark.parametrize(
     "identifier",
     [
-        pytest.param(":jane@example.com", marks=pytest.mark.xfail(
-            strict=True, reason="identity/_normalise.py parse_identifier (l.139-151) accepts an "
-            "empty KIND: ':jane@example.com' becomes the key ':jane@example.com', a 200 with "
-            "no profiles instead of a 400")),
-        pytest.param("emial:jane@example.com", marks=pytest.mark.xfail(
-            strict=True, reason="identity/_normalise.py parse_identifier accepts any KIND; a "
-            "misspelt kind can never match, so it should be a 400 naming the accepted kinds "
-            "(user_id, email, phone, anonymous_id and the configured external ids)")),
+        ":jane@example.com",
+        "emial:jane@example.com",
     ],
-)  # fmt: skip
+)
 def test_an_unknown_identifier_kind_is_a_400(api: ApiClient, identifier: str) -> None:
     response = lookup(api, identifier)
     assert response.status_code == 400

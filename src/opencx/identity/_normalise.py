@@ -47,6 +47,7 @@ class IdentifierExtractor:
         self.settings = settings
         self.region = region
         self.external = tuple(settings.external_ids)
+        self.kinds = frozenset(("user_id", "email", "phone", "anonymous_id", *self.external))
         self._blocked = (
             re.compile("|".join(f"(?:{p})" for p in settings.blocked_values), re.IGNORECASE)
             if settings.blocked_values
@@ -120,7 +121,8 @@ class IdentifierExtractor:
                     kind = {"userId": "user_id", "user_id": "user_id"}.get(
                         item["type"], item["type"]
                     ).lower()
-                    if k := key(kind, item.get("id")):
+                    # Only kinds with merge rules link people; others stay in context.
+                    if kind in self.kinds and (k := key(kind, item.get("id"))):
                         found.setdefault(k, kind)
         if anonymous_id is not None and (k := key("anonymous_id", anonymous_id)):
             found.setdefault(k, "anonymous_id")
@@ -144,6 +146,11 @@ def parse_identifier(text: str, extractor: IdentifierExtractor) -> IdentifierKey
         raise InvalidInput(
             f"identifier {text!r} must be KIND:VALUE, e.g. email:jane@example.com "
             "or phone:+15551234567"
+        )
+    if kind not in extractor.kinds:
+        accepted = ", ".join(sorted(extractor.kinds))
+        raise InvalidInput(
+            f"identifier {text!r}: unknown kind {kind!r}; accepted kinds are {accepted}"
         )
     norm = extractor.normalise(kind, value)
     if norm is None:
