@@ -126,4 +126,17 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        "analytics views: one schema for every engine",
+        """
+        CREATE VIEW analytics_events AS
+            SELECT person_id, seq, message_id, type, event, channel, source,
+                   timestamp, CAST(properties AS VARCHAR) AS properties
+            FROM resolved_events;
+        CREATE VIEW analytics_profiles AS
+            SELECT profile_id AS person_id, CAST(traits AS VARCHAR) AS traits
+            FROM profiles;
+        """,
+    ),
 )

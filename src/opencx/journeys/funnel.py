@@ -1,0 +1,359 @@
+"""Ordered funnels with a conversion window, as one Ibis expression on any engine.
+
+Semantics (docs/journeys.md has the long form):
+
+- A person's events are ordered by (timestamp, seq): equal timestamps keep log order, so
+  one event never counts for two steps, even when two steps name the same event.
+- `start="first"` (the default, what analysts expect from Mixpanel or Amplitude): the
+  person's *first* step-1 event in the period starts their one attempt; each later step
+  is the first matching event after the previous step and within `window` of step 1.
+- `start="any"` (ClickHouse's `windowFunnel`): every step-1 event in the period starts an
+  attempt, and the person counts at the deepest step any attempt reaches (times from the
+  earliest such attempt). It can only count more people than "first".
+- An exclusion event after step 1 and before the attempt ends (the last step, or the
+  end of the window if it never got there) disqualifies that attempt.
+- Step 1 must be in [from, to); later steps may fall after `to` while in the window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from opencx.errors import InvalidInput
+from opencx.journeys._time import check_period, parse_duration, utc
+from opencx.journeys.touchpoints import TouchpointModel
+from opencx.warehouse import Warehouse, check_field_name
+
+NO_GROUP = "(none)"
+
+
+class FunnelStep(BaseModel):
+    """One step: an event name (track name or page/screen name) or a touchpoint id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event: str | None = None
+    touchpoint: str | None = None
+    channel: str | None = None
+    where: dict[str, str] = Field(
+        default_factory=dict, description="Properties the event must have, e.g. {method: sms}."
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> FunnelStep:
+        if (self.event is None) == (self.touchpoint is None):
+            raise ValueError("a step names exactly one of 'event' or 'touchpoint'")
+        for name in self.where:
+            check_field_name(name)
+        return self
+
+    @property
+    def label(self) -> str:
+        text = self.touchpoint or self.event or ""
+        if self.channel:
+            text += f" on {self.channel}"
+        if self.where:
+            text += " (" + ", ".join(f"{k}={v}" for k, v in self.where.items()) + ")"
+        return text
+
+    def matches(
+        self, events: ir.Table, warehouse: Warehouse, model: TouchpointModel | None
+    ) -> ir.BooleanValue:
+        if self.touchpoint is not None:
+            if model is None:
+                raise InvalidInput(f"step {self.label!r} names a touchpoint: load a model first")
+            cond = model.get(self.touchpoint).matches(events)
+        else:
+            cond = events.event == self.event
+        if self.channel is not None:
+            cond &= events.channel == self.channel
+        for name, value in self.where.items():
+            cond &= warehouse.json_text(events.properties, name) == value
+        return cond
+
+
+class FunnelQuery(BaseModel):
+    """What to count: the steps, the window, which step-1 event starts it, the breakdown."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: tuple[FunnelStep, ...]
+    window: timedelta = timedelta(days=7)
+    start: Literal["first", "any"] = "first"
+    start_at: datetime | None = Field(default=None, description="Step 1 at or after this.")
+    end_at: datetime | None = Field(default=None, description="Step 1 before this.")
+    by: str | None = Field(
+        default=None, description="channel, property:NAME (of step 1) or trait:NAME."
+    )
+    exclude: FunnelStep | None = None
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: object) -> timedelta:
+        if isinstance(value, (str, timedelta)):
+            return parse_duration(value)
+        raise ValueError("must be a duration such as 7d or 48h")
+
+    @field_validator("start_at", "end_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return utc(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> FunnelQuery:
+        if not 2 <= len(self.steps) <= 12:
+            raise ValueError(f"a funnel has 2 to 12 steps, got {len(self.steps)}")
+        check_period(self.start_at, self.end_at)
+        if self.by is not None and self.by != "channel":
+            kind, _, name = self.by.partition(":")
+            if kind not in ("property", "trait") or not name:
+                raise ValueError("by must be channel, property:NAME or trait:NAME")
+            check_field_name(name, kind)
+        return self
+
+    def between(self, start_at: datetime | None, end_at: datetime | None) -> FunnelQuery:
+        return self.model_copy(update={"start_at": utc(start_at), "end_at": utc(end_at)})
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    """One step of one group."""
+
+    group: str | None
+    step: int
+    label: str
+    entered: int
+    dropped: int
+    conversion_from_previous: float | None
+    conversion_from_start: float | None
+    median_s: float | None
+    p90_s: float | None
+
+
+@dataclass(frozen=True)
+class FunnelResult:
+    query: FunnelQuery
+    rows: tuple[FunnelRow, ...]
+
+    def overall(self) -> list[FunnelRow]:
+        return [r for r in self.rows if r.group is None]
+
+    def groups(self) -> list[str]:
+        return sorted({r.group for r in self.rows if r.group is not None})
+
+
+def _attempts(query: FunnelQuery, warehouse: Warehouse, model: TouchpointModel | None) -> ir.Table:
+    """One row per person (or per attempt, for start="any"): o_k/t_k for each step reached."""
+    events = warehouse.events()
+    flags = {f"m{i}": s.matches(events, warehouse, model) for i, s in enumerate(query.steps)}
+    if query.exclude is not None:
+        flags["mx"] = query.exclude.matches(events, warehouse, model)
+    wanted = ibis.or_(*flags.values())
+    if query.start_at is not None:
+        wanted &= events.timestamp >= query.start_at
+    if query.end_at is not None:
+        wanted &= events.timestamp < query.end_at + query.window
+    m = events.filter(wanted).mutate(ts=events.timestamp, **flags)
+    if query.by == "channel":
+        m = m.mutate(g=m.channel)
+    elif query.by is not None and query.by.startswith("property:"):
+        m = m.mutate(g=warehouse.json_text(m.properties, query.by.split(":", 1)[1]))
+    else:
+        m = m.mutate(g=ibis.null("string"))
+    order = ibis.window(group_by="person_id", order_by=[m.ts, m.seq])
+    m = m.select("person_id", "ts", "g", *flags, ord=ibis.row_number().over(order))
+
+    first = m.m0
+    if query.end_at is not None:
+        first &= m.ts < query.end_at
+    starts = m.filter(first)
+    if query.start == "first":
+        keys = ["person_id"]
+        state = starts.group_by("person_id").aggregate(
+            o0=starts.ord.min(), t0=starts.ts.min(), g=starts.g.argmin(starts.ord)
+        )
+    else:
+        keys = ["person_id", "attempt"]
+        state = starts.select("person_id", "g", attempt=starts.ord, o0=starts.ord, t0=starts.ts)
+    for k in range(1, len(query.steps)):
+        reached = state.filter(state[f"o{k - 1}"].notnull()).select(*keys, f"o{k - 1}", "t0")
+        cand = m.filter(m[f"m{k}"]).join(reached, "person_id")
+        cand = cand.filter((cand.ord > cand[f"o{k - 1}"]) & (cand.ts <= cand.t0 + query.window))
+        step = cand.group_by(keys).aggregate(**{f"o{k}": cand.ord.min(), f"t{k}": cand.ts.min()})
+        state = state.left_join(step, keys).select(state, step[f"o{k}"], step[f"t{k}"])
+    last = len(query.steps) - 1
+    if query.exclude is not None:
+        state = _without_excluded(state, m, keys, last, query.window)
+    if query.start == "any":
+        state = _best_attempt(state, last)
+    if query.by is not None and query.by.startswith("trait:"):
+        profiles = warehouse.profiles()
+        trait = warehouse.json_text(profiles.traits, query.by.split(":", 1)[1])
+        traits = profiles.select("person_id", trait=trait)
+        base = state.drop("g")
+        state = base.left_join(traits, "person_id").select(base, g=traits.trait)
+    return state
+
+
+def _without_excluded(
+    state: ir.Table, m: ir.Table, keys: list[str], last: int, window: timedelta
+) -> ir.Table:
+    ends = state.select(
+        *keys,
+        "o0",
+        stop_o=state[f"o{last}"],
+        stop_t=ibis.coalesce(state[f"t{last}"], state.t0 + window),
+    )
+    x = m.filter(m.mx).join(ends, "person_id")
+    x = x.filter((x.ord > x.o0) & (x.ts <= x.stop_t) & (x.stop_o.isnull() | (x.ord < x.stop_o)))
+    hit = x.select(*keys).distinct()
+    return state.anti_join(hit, keys)
+
+
+def _best_attempt(state: ir.Table, last: int) -> ir.Table:
+    level = sum(
+        (state[f"o{k}"].notnull().cast("int32") for k in range(1, last + 1)),
+        ibis.literal(0, "int32"),
+    )
+    ranked = state.mutate(level=level)
+    best = ibis.window(group_by="person_id", order_by=[ibis.desc(ranked.level), ranked.attempt])
+    ranked = ranked.mutate(pick=ibis.row_number().over(best))
+    return ranked.filter(ranked.pick == 0).drop("level", "pick", "attempt")
+
+
+def funnel_expression(
+    query: FunnelQuery,
+    warehouse: Warehouse,
+    model: TouchpointModel | None = None,
+    *,
+    grouped: bool = False,
+) -> ir.Table:
+    """Per step (and group): people who reached it, median and p90 seconds from the previous."""
+    state = _attempts(query, warehouse, model)
+    parts = []
+    group = state.g.fill_null(NO_GROUP) if grouped else ibis.null("string")
+    for k in range(len(query.steps)):
+        reached = state.filter(state[f"o{k}"].notnull())
+        gap = (
+            reached[f"t{k}"].epoch_seconds() - reached[f"t{k - 1}"].epoch_seconds()
+            if k
+            else ibis.literal(None, "float64")
+        )
+        rows = reached.mutate(
+            grp=group if grouped else ibis.null("string"), gap=gap.cast("float64")
+        )
+        parts.append(
+            rows.group_by("grp").aggregate(
+                step=ibis.literal(k + 1, "int32"),
+                entered=rows.count(),
+                median_s=rows.gap.quantile(0.5),
+                p90_s=rows.gap.quantile(0.9),
+            )
+        )
+    return ibis.union(*parts).order_by(["grp", "step"])
+
+
+def run_funnel(
+    query: FunnelQuery, warehouse: Warehouse, model: TouchpointModel | None = None
+) -> FunnelResult:
+    """Execute the funnel (overall, and per group when `by` is set).
+
+    >>> # run_funnel(FunnelQuery(steps=[{"event": "Product Viewed"},
+    >>> #                               {"event": "Order Completed"}], window="7d"), wh)
+    """
+    tables = [funnel_expression(query, warehouse, model)]
+    if query.by is not None:
+        tables.append(funnel_expression(query, warehouse, model, grouped=True))
+    rows: list[FunnelRow] = []
+    for grouped, table in enumerate(tables):
+        counts: dict[tuple[str | None, int], dict[str, object]] = {}
+        for rec in table.to_pyarrow().to_pylist():
+            counts[(rec["grp"], int(rec["step"]))] = rec
+        groups = sorted({g for g, _ in counts}) if grouped else [None]
+        for g in groups:
+            rows.extend(_rows(query, g, counts))
+    return FunnelResult(query, tuple(rows))
+
+
+def _rows(
+    query: FunnelQuery, group: str | None, counts: dict[tuple[str | None, int], dict[str, object]]
+) -> list[FunnelRow]:
+    out: list[FunnelRow] = []
+    first = previous = None
+    for k, step in enumerate(query.steps, 1):
+        rec = counts.get((group, k), {})
+        entered = int(rec.get("entered") or 0)  # type: ignore[call-overload]
+        if k == 1:
+            first = entered
+        out.append(
+            FunnelRow(
+                group=group,
+                step=k,
+                label=step.label,
+                entered=entered,
+                dropped=0 if previous is None else previous - entered,
+                conversion_from_previous=None if previous is None else _rate(entered, previous),
+                conversion_from_start=_rate(entered, first or 0),
+                median_s=_seconds(rec.get("median_s")),
+                p90_s=_seconds(rec.get("p90_s")),
+            )
+        )
+        previous = entered
+    return out
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _seconds(value: object) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class FunnelComparison:
+    """The same funnel in two periods, with the change in overall conversion and its p-value."""
+
+    before: FunnelResult
+    after: FunnelResult
+    conversion_before: float | None
+    conversion_after: float | None
+    p_value: float | None
+
+
+def compare_funnels(
+    query: FunnelQuery,
+    warehouse: Warehouse,
+    periods: Sequence[tuple[datetime | None, datetime | None]],
+    model: TouchpointModel | None = None,
+) -> FunnelComparison:
+    """Run the funnel for two periods; a two-proportion z-test on end-to-end conversion."""
+    if len(periods) != 2:
+        raise InvalidInput("a comparison needs exactly two periods")
+    a = run_funnel(query.between(*periods[0]), warehouse, model)
+    b = run_funnel(query.between(*periods[1]), warehouse, model)
+    na, ka = a.overall()[0].entered, a.overall()[-1].entered
+    nb, kb = b.overall()[0].entered, b.overall()[-1].entered
+    return FunnelComparison(a, b, _rate(ka, na), _rate(kb, nb), two_proportion_p(ka, na, kb, nb))
+
+
+def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float | None:
+    """Two-sided p-value that k1/n1 and k2/n2 differ only by chance (pooled z-test)."""
+    if not n1 or not n2:
+        return None
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    z = abs(k1 / n1 - k2 / n2) / se
+    return math.erfc(z / math.sqrt(2))

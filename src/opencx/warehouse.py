@@ -1,0 +1,128 @@
+"""The analytics engine: Ibis over the embedded DuckDB (default) or over Spark on Parquet.
+
+Every analytic in OpenCX is an Ibis expression over two tables with one schema on
+every engine:
+
+- `analytics_events`: one row per stored interaction, with the person it belongs to
+  now (`person_id`, following merges), `seq` (log order, the tie-break for equal
+  timestamps), `type`, `event` (track name, or page/screen name), `channel`, `source`,
+  `timestamp` (UTC) and `properties` as a JSON string;
+- `analytics_profiles`: one row per person (`person_id`, `traits` as a JSON string).
+
+The few things SQL engines spell differently (reading a JSON field) live here, so the
+analytics code never names an engine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+
+from opencx.errors import InvalidInput
+
+EVENTS = "analytics_events"
+PROFILES = "analytics_profiles"
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")
+def _duckdb_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
+    """DuckDB: the text of one JSON field."""
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")
+def _spark_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
+    """Spark: the text of one JSON field."""
+
+
+_JSON_TEXT = {"duckdb": _duckdb_json_text, "pyspark": _spark_json_text}
+
+
+def check_field_name(name: str, what: str = "property") -> str:
+    """A property or trait name safe to put in a JSON path on every engine."""
+    if not _FIELD.fullmatch(name):
+        raise InvalidInput(
+            f"{what} name {name!r} must be letters, digits and '_' (at most 64), "
+            "starting with a letter or '_'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """An Ibis backend holding `analytics_events` and `analytics_profiles`."""
+
+    backend: Any
+    engine: str
+
+    def events(self) -> ir.Table:
+        """Every interaction with a known person, on this engine."""
+        table = self.backend.table(EVENTS)
+        return table.filter(table.person_id.notnull())
+
+    def profiles(self) -> ir.Table:
+        return self.backend.table(PROFILES)
+
+    def json_text(self, doc: ir.StringValue, field: str) -> ir.StringValue:
+        """The text of `doc.field` (NULL when absent), whatever the engine."""
+        return _JSON_TEXT[self.engine](doc, f"$.{check_field_name(field)}")
+
+
+def embedded(con: duckdb.DuckDBPyConnection) -> Warehouse:
+    """The default warehouse: the store's own DuckDB connection (views from migration 3)."""
+    return Warehouse(ibis.duckdb.from_connection(con), "duckdb")
+
+
+def spark(session: Any, parquet_dir: Path | str) -> Warehouse:
+    """Spark (a `SparkSession`, local or a cluster) over a Parquet export of the store."""
+    root = Path(parquet_dir)
+    for name in (EVENTS, PROFILES):
+        if not (root / name).exists():
+            raise InvalidInput(f"{root} has no {name}/: export it with `opencx export parquet`")
+        session.read.parquet(str(root / name)).createOrReplaceTempView(name)
+    return Warehouse(ibis.pyspark.connect(session), "pyspark")
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, directory: Path | str) -> dict[str, int]:
+    """Write both analytics tables as Parquet (events partitioned by day) for another engine.
+
+    Writes into a fresh folder beside the target and swaps it in, so a reader never sees
+    a half-written export and running it twice leaves the same files.
+    """
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name, partition in ((EVENTS, "day"), (PROFILES, None)):
+        target = root / name
+        staging = root / f".{name}.tmp"
+        _remove(staging)
+        select = (
+            f"SELECT *, CAST(timestamp AS DATE) AS day FROM {name}"
+            if partition
+            else f"SELECT * FROM {name}"
+        )
+        options = f"FORMAT parquet, PARTITION_BY ({partition})" if partition else "FORMAT parquet"
+        if partition:
+            con.execute(f"COPY ({select}) TO '{staging}' ({options})")
+        else:
+            staging.mkdir()
+            con.execute(f"COPY ({select}) TO '{staging / 'part-0.parquet'}' ({options})")
+        row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        counts[name] = int(row[0]) if row else 0
+        _remove(target)
+        staging.rename(target)
+    return counts
+
+
+def _remove(path: Path) -> None:
+    if not path.exists():
+        return
+    for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        child.rmdir() if child.is_dir() else child.unlink()
+    path.rmdir()
