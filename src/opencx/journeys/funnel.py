@@ -247,9 +247,7 @@ def funnel_expression(
             if k
             else ibis.literal(None, "float64")
         )
-        rows = reached.mutate(
-            grp=group if grouped else ibis.null("string"), gap=gap.cast("float64")
-        )
+        rows = reached.mutate(grp=group, gap=gap.cast("float64"))
         parts.append(
             rows.group_by("grp").aggregate(
                 step=ibis.literal(k + 1, "int32"),
