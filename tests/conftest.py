@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -159,3 +160,32 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One local Spark (2 cores, loopback only) for the whole run: it takes seconds to start.
+
+    Tests that use it carry `@pytest.mark.xdist_group("spark")`, so one worker owns it.
+    """
+    pyspark_sql = pytest.importorskip("pyspark.sql", reason="PySpark is in the dev extras")
+    if shutil.which("java") is None:
+        pytest.fail("Spark parity tests need a Java runtime (Debian: apt-get install default-jre)")
+    scratch = tmp_path_factory.mktemp("spark")
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    session = (
+        pyspark_sql.SparkSession.builder.master("local[2]")
+        .appName("opencx-tests")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

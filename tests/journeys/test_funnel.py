@@ -283,3 +283,21 @@ def test_counts_equal_brute_force(log: Log, rows: list[Row], start: str) -> None
     expected = brute_force(rows, ["A", "B", "C"], 10, start)
     wh = log(rows)
     assert entered(run_funnel(q("A", "B", "C", window="10h", start=start), wh)) == expected
+
+
+def test_any_rule_with_exclusion_keeps_every_other_attempt(log: Log) -> None:
+    wh = log(
+        [
+            ("p1", 0, "A", "web"),
+            ("p1", 1, "X", "web"),  # spoils the first attempt only
+            ("p1", 2, "A", "web"),
+            ("p1", 3, "B", "web"),
+            ("p1", 4, "C", "web"),
+            ("p2", 0, "A", "web"),  # never goes on, never excluded
+        ]
+    )
+    query = q("A", "B", "C", start="any", exclude={"event": "X"})
+    result = run_funnel(query, wh)
+    assert entered(result) == [2, 1, 1]
+    assert result.overall()[1].median_s == 3600
+    assert entered(run_funnel(q("A", "B", "C", exclude={"event": "X"}), wh)) == [1, 0, 0]

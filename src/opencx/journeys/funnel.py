@@ -181,14 +181,15 @@ def _attempts(query: FunnelQuery, warehouse: Warehouse, model: TouchpointModel |
             o0=starts.ord.min(), t0=starts.ts.min(), g=starts.g.argmin(starts.ord)
         )
     else:
-        keys = ["person_id", "attempt"]
-        state = starts.select("person_id", "g", attempt=starts.ord, o0=starts.ord, t0=starts.ts)
+        keys = ["person_id", "o0"]  # an attempt is named by the position of its step 1
+        state = starts.select("person_id", "g", o0=starts.ord, t0=starts.ts)
     for k in range(1, len(query.steps)):
-        reached = state.filter(state[f"o{k - 1}"].notnull()).select(*keys, f"o{k - 1}", "t0")
+        wanted = dict.fromkeys([*keys, f"o{k - 1}", "t0"])
+        reached = state.filter(state[f"o{k - 1}"].notnull()).select(*wanted)
         cand = m.filter(m[f"m{k}"]).join(reached, "person_id")
         cand = cand.filter((cand.ord > cand[f"o{k - 1}"]) & (cand.ts <= cand.t0 + query.window))
         step = cand.group_by(keys).aggregate(**{f"o{k}": cand.ord.min(), f"t{k}": cand.ts.min()})
-        state = state.left_join(step, keys).select(state, step[f"o{k}"], step[f"t{k}"])
+        state = _attach(state, step, keys, [f"o{k}", f"t{k}"])
     last = len(query.steps) - 1
     if query.exclude is not None:
         state = _without_excluded(state, m, keys, last, query.window)
@@ -198,24 +199,36 @@ def _attempts(query: FunnelQuery, warehouse: Warehouse, model: TouchpointModel |
         profiles = warehouse.profiles()
         trait = warehouse.json_text(profiles.traits, query.by.split(":", 1)[1])
         traits = profiles.select("person_id", trait=trait)
-        base = state.drop("g")
-        state = base.left_join(traits, "person_id").select(base, g=traits.trait)
+        state = _attach(state.drop("g"), traits.rename(g="trait"), ["person_id"], ["g"])
     return state
+
+
+def _attach(left: ir.Table, right: ir.Table, keys: list[str], columns: list[str]) -> ir.Table:
+    """`left` with `columns` of `right` where the keys match (NULL elsewhere).
+
+    Ibis 12 flattens chained left joins and can then read a left key from the right
+    side (NULL where nothing matched): the keys are renamed and the chain is cut.
+    tests/test_warehouse.py and tests/journeys/test_funnel.py catch it on both engines.
+    """
+    right = right.select(*columns, **{f"_key_{c}": right[c] for c in keys})
+    on = [left[c] == right[f"_key_{c}"] for c in keys]
+    joined = left.left_join(right, on).select(left, *(right[c] for c in columns))
+    # A fresh relation: chaining further joins onto this one trips the same problem.
+    return joined.view()
 
 
 def _without_excluded(
     state: ir.Table, m: ir.Table, keys: list[str], last: int, window: timedelta
 ) -> ir.Table:
     ends = state.select(
-        *keys,
-        "o0",
+        *dict.fromkeys([*keys, "o0"]),
         stop_o=state[f"o{last}"],
         stop_t=ibis.coalesce(state[f"t{last}"], state.t0 + window),
     )
     x = m.filter(m.mx).join(ends, "person_id")
     x = x.filter((x.ord > x.o0) & (x.ts <= x.stop_t) & (x.stop_o.isnull() | (x.ord < x.stop_o)))
-    hit = x.select(*keys).distinct()
-    return state.anti_join(hit, keys)
+    hit = x.select(**{f"_key_{c}": x[c] for c in keys}).distinct()
+    return state.anti_join(hit, [state[c] == hit[f"_key_{c}"] for c in keys])
 
 
 def _best_attempt(state: ir.Table, last: int) -> ir.Table:
@@ -224,9 +237,9 @@ def _best_attempt(state: ir.Table, last: int) -> ir.Table:
         ibis.literal(0, "int32"),
     )
     ranked = state.mutate(level=level)
-    best = ibis.window(group_by="person_id", order_by=[ibis.desc(ranked.level), ranked.attempt])
+    best = ibis.window(group_by="person_id", order_by=[ibis.desc(ranked.level), ranked.o0])
     ranked = ranked.mutate(pick=ibis.row_number().over(best))
-    return ranked.filter(ranked.pick == 0).drop("level", "pick", "attempt")
+    return ranked.filter(ranked.pick == 0).drop("level", "pick")
 
 
 def funnel_expression(
@@ -315,7 +328,8 @@ def _rate(part: int, whole: int) -> float | None:
 def _seconds(value: object) -> float | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    return float(value)  # type: ignore[arg-type]
+    # Milliseconds are the log's resolution; engines interpolate in different float orders.
+    return round(float(value), 3)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

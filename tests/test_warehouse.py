@@ -1,0 +1,72 @@
+"""The warehouse: the same analytics give the same answers on DuckDB and on Spark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opencx.errors import InvalidInput
+from opencx.journeys import FunnelQuery, run_funnel
+from opencx.store import Store
+from opencx.warehouse import embedded, export_parquet, spark
+from tests.journeys.conftest import write_events, write_profiles
+from tests.journeys.test_funnel import random_rows
+
+pytestmark = [
+    pytest.mark.xdist_group("spark"),
+    # py4j leaves its gateway sockets to the JVM to close; only Spark tests hide that.
+    pytest.mark.filterwarnings("ignore:Exception ignored in. <socket.socket"),
+]
+
+
+@pytest.fixture(scope="module")
+def engines(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The same random log on both engines."""
+    store = Store()
+    rows = random_rows(7, people=400)
+    channels = ["web", "app", "phone", "chat"]
+    rows = [
+        (p, h, e, channels[i % 4], {"plan": "pro" if i % 3 else "basic"})
+        for i, (p, h, e, _) in enumerate(rows)
+    ]
+    write_events(store, rows)
+    write_profiles(store, {f"p{i}": {"tier": "gold" if i % 2 else "silver"} for i in range(400)})
+    folder = tmp_path_factory.mktemp("parquet")
+    counts = export_parquet(store.con, folder)
+    assert counts["analytics_events"] == len(rows)
+    yield embedded(store.con), spark(spark_session, folder)
+    store.close()
+
+
+@pytest.mark.parametrize("start", ["first", "any"])
+@pytest.mark.parametrize("by", [None, "channel", "property:plan", "trait:tier"])
+def test_funnels_are_identical_on_duckdb_and_spark(
+    engines: Any, start: str, by: str | None
+) -> None:
+    duck, sparky = engines
+    query = FunnelQuery(
+        steps=[{"event": "A"}, {"event": "B", "channel": "web"}, {"event": "C"}],
+        window="48h",
+        start=start,
+        by=by,
+        exclude={"event": "X", "channel": "chat"},
+    )
+    on_duck, on_spark = run_funnel(query, duck), run_funnel(query, sparky)
+    assert on_duck.rows == on_spark.rows
+    assert on_duck.overall()[-1].entered > 0
+
+
+def test_export_is_idempotent(tmp_path: Path) -> None:
+    with Store() as store:
+        write_events(store, [("p1", 0, "A", "web"), ("p1", 1, "B", "web")])
+        export_parquet(store.con, tmp_path)
+        first = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.parquet"))
+        export_parquet(store.con, tmp_path)
+        assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.parquet")) == first
+
+
+def test_spark_needs_an_export(spark_session: Any, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="opencx export parquet"):
+        spark(spark_session, tmp_path)
