@@ -70,3 +70,35 @@ def test_export_is_idempotent(tmp_path: Path) -> None:
 def test_spark_needs_an_export(spark_session: Any, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="opencx export parquet"):
         spark(spark_session, tmp_path)
+
+
+def _model() -> Any:
+    from opencx.journeys import model_from_counts
+
+    return model_from_counts(
+        ("track", e, c) for e in "ABCDX" for c in ("web", "app", "phone", "chat")
+    )
+
+
+@pytest.mark.parametrize("collapse", [True, False])
+def test_transitions_and_paths_are_identical_on_duckdb_and_spark(
+    engines: Any, collapse: bool
+) -> None:
+    from opencx.journeys.paths import PathQuery, channel_hops, top_paths, transitions
+
+    duck, sparky = engines
+    query = PathQuery(collapse_repeats=collapse)
+    on_duck = transitions(query, duck, _model())
+    assert on_duck == transitions(query, sparky, _model())
+    assert len(on_duck) > 20
+    anchored = PathQuery(touchpoint="a@web", depth=3, collapse_repeats=collapse)
+    assert top_paths(anchored, duck, _model()) == top_paths(anchored, sparky, _model())
+    assert channel_hops(duck, _model()) == channel_hops(sparky, _model())
+
+
+def test_cohorts_are_identical_on_duckdb_and_spark(engines: Any) -> None:
+    from opencx.journeys.cohorts import retention_cohorts
+
+    duck, sparky = engines
+    for grain in ("week", "month"):
+        assert retention_cohorts(duck, grain) == retention_cohorts(sparky, grain)  # type: ignore[arg-type]
