@@ -243,82 +243,93 @@ _CORE = _phrasebook(
 _FOLLOW_UPS = _phrasebook(
     """
     [password_reset_app negative]
-    Ended up calling {contact} and waited {minutes} minutes on hold.
-    Had to phone {contact} just to get back into my account.
-    Had to call, the agent reset it for me in two minutes, so why can't the app do that?
-    Tried on the website instead and it worked, so it's clearly the app.
-    Uninstalled and reinstalled the app, same thing.
-    Checked spam and blocked numbers, nothing.
-    Wasted my lunch break on this. | Chat just told me to try again later.
-    Called {contact} twice this week because of it.
+    Ended up calling {contact} and {waited|sat} {minutes} minutes on hold.
+    Had to {phone|call|ring} {contact} just to get back into my account.
+    Had to call, the agent reset it for me in {two|five} minutes, so why can't the app do that?
+    Tried {on the website|on my laptop} instead and it worked, so it's clearly the app.
+    {Uninstalled and reinstalled|Deleted and reinstalled|Updated again} the app, same thing.
+    Checked {spam|my blocked numbers|my messages}, nothing.
+    Wasted my {lunch break|whole evening|morning} on this.
+    {Chat|The chat bot} just told me to try again later.
+    Called {contact} {twice|three times} this week because of it.
     My {phone} is on {ios} and every other text arrives fine.
     It worked fine on {old_version} before the update.
-    Rang the helpline and they had to do it manually.
+    Rang the helpline and they had to {do it manually|reset it from their side}.
     [password_reset_app neutral]
     Just letting you know. | Using the app on my {phone}. | Not a big deal.
+    Maybe {add an email option|let us use email}?
     [password_reset_app positive]
     Took less than a minute. | Way easier than calling. | No need to phone anyone.
+    {Much|Way} better than {last time|before}.
     [billing negative]
-    Spent {minutes} minutes in chat to get nowhere.
+    Spent {minutes} minutes in {chat|the chat|a call} to get nowhere.
     The agent said it would be credited, it wasn't.
-    I want this refunded. | Second month in a row.
+    I want {this|my money} refunded. | {Second|Third} month in a row.
     Called {contact} and was told to wait for the next bill.
+    Nobody {explains|can explain} the {extra charge|new fee}.
     [billing neutral]
-    I'm on {plan}. | Just want to understand the charges. | No rush.
+    I'm on {plan}. | Just want to understand the {charges|bill}. | No rush.
     [billing positive]
-    No phone call needed. | Exactly how billing should work. | Thanks to the billing team.
+    No phone call needed. | Exactly how {billing|a bill} should work.
+    Thanks to the {billing team|team}. | {Simple|Easy}.
     [network_coverage negative]
     Wi-Fi calling is the only thing that works.
     Restarted the phone and reset network settings, nothing.
-    My {phone} works fine on my partner's network.
-    Support just said there's maintenance in the area.
-    Had a dropped call in the middle of a job interview.
+    My {phone} works fine on my {partner's|friend's|sister's} network.
+    {Support|The agent|Chat} just said there's maintenance in the area.
+    Had a dropped call in the middle of a {job interview|meeting|call with my doctor}.
     [network_coverage neutral]
     I'm on my {phone}. | Mostly around {city}. | Just curious.
     [network_coverage positive]
-    Much better than my old carrier. | Even in the elevator. | Love it.
+    {Much|So much} better than my old carrier. | Even in the {elevator|subway|basement}.
+    Love it.
     [store_visit negative]
-    Nobody even said hello. | I took a day off work for this.
+    Nobody even said hello. | I took {a day|the afternoon} off work for this.
     Ended up doing it over the phone anyway.
     [store_visit neutral]
-    It was a weekday afternoon. | Parking was easy. | I was there around noon.
+    It was a {weekday|Saturday} {afternoon|morning}. | Parking was easy.
+    I was there around {noon|5pm|10am}.
     [store_visit positive]
-    Friendly and quick. | Will go back to that store. | {agent} really knew the phones.
+    {Friendly|Polite} and quick. | Will go back to that store.
+    {agent} really knew the {phones|plans}.
     [delivery negative]
-    Chat keeps telling me to wait another {days} days.
-    I took the day off to wait for it. | I need this phone for work.
+    {Chat|The website} keeps telling me to wait another {days} days.
+    I took the day off to wait for it. | I need this phone for {work|my trip}.
     [delivery neutral]
-    Ordered on the website. | No rush. | It's a gift.
+    Ordered on the {website|app}. | No rush. | It's a {gift|spare}.
     [delivery positive]
-    The tracking texts were helpful. | Courier was polite. | Perfect timing.
+    The tracking {texts|emails} were helpful. | {Courier|The driver} was polite.
+    Perfect timing.
     [plan_change negative]
     Every agent told me something different. | Nobody mentioned any fee.
-    I'm now paying more than before.
+    I'm now paying {more|{small} more} than before.
     [plan_change neutral]
     I use about {data} a month. | Currently on {plan}. | Just comparing options.
     [plan_change positive]
     No fees, no fuss. | The new plan suits me better. | Showed up on the next bill.
     [agent_helpful negative]
     Waited {minutes} minutes to reach someone.
-    Had to start over in the chat. | My issue is still not fixed.
+    Had to start over in the chat. | My issue is still not {fixed|sorted}.
     [agent_helpful neutral]
-    It was about my account. | Call took about {minutes} minutes. | We'll see.
+    It was about my account. | {The call|It} took about {minutes} minutes. | We'll see.
     [agent_helpful positive]
-    Give that agent a raise. | That's how support should be. | Problem solved on the first call.
-    The wait was short too.
+    Give that agent a raise. | That's how support should be.
+    Problem solved on the first {call|try}. | The wait was short too.
     [app_general negative]
-    I'm on {ios} with my {phone}. | The old version was better. | Reinstalling doesn't help.
+    I'm on {ios} with my {phone}. | The old version was better.
+    {Reinstalling|Clearing the cache} doesn't help.
     [app_general neutral]
     Using my {phone}. | Just a suggestion. | App version {version}.
     [app_general positive]
-    Great job to the app team. | Use it every day. | Much better than before.
+    {Great|Nice} job to the app team. | I use it every {day|week}.
+    Much better than before.
     [price negative]
-    Thinking about switching carriers. | Loyalty means nothing here.
-    I've been a customer for {years} years.
+    Thinking about switching {carriers|to another provider}.
+    Loyalty means nothing here. | I've been a customer for {years} years.
     [price neutral]
-    I'm on {plan}. | Just comparing. | Asking for my family.
+    I'm on {plan}. | Just comparing. | Asking for my {family|mum|partner}.
     [price positive]
-    Worth every cent. | Recommended it to my brother. | Happy to stay.
+    Worth every {cent|penny}. | Recommended it to my {brother|friends}. | Happy to stay.
     """
 )
 
@@ -468,7 +479,8 @@ _SLOTS: dict[str, Callable[[random.Random], str]] = {
     "data": lambda rng: f"{rng.choice((3, 5, 8, 12, 15, 25, 40))}GB",
     "contact": lambda rng: rng.choice(_CONTACTS),
 }
-_SLOT = re.compile(r"\{(\w+)\}")
+# {name} is a detail from _SLOTS; {a|b} picks one of the words; innermost braces first.
+_SLOT = re.compile(r"\{([^{}]+)\}")
 # Words that keep their capital when a comment is joined mid-sentence.
 _PROPER = frozenset(
     (
@@ -494,7 +506,17 @@ def verbatim(rng: random.Random, topic: str, tone: str) -> str:
     if tone not in _OPENERS:
         raise InvalidInput(f"tone must be one of {', '.join(TONES)}; got {tone!r}")
     text = _agent_note(rng, topic, tone) if rng.random() < 0.08 else _comment(rng, topic, tone)
-    return _roughen(rng, _SLOT.sub(lambda m: _SLOTS[m.group(1)](rng), text), tone)
+    return _roughen(rng, _fill(rng, text), tone)
+
+
+def _fill(rng: random.Random, template: str) -> str:
+    def pick(match: re.Match[str]) -> str:
+        inside = match.group(1)
+        return rng.choice(inside.split("|")) if "|" in inside else _SLOTS[inside](rng)
+
+    while "{" in template:
+        template = _SLOT.sub(pick, template)
+    return template
 
 
 def _comment(rng: random.Random, topic: str, tone: str) -> str:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-import ibis
 import ibis.expr.types as ir
 
 from opencx.journeys._time import check_period, utc

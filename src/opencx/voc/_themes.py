@@ -22,7 +22,7 @@ ThemeId: TypeAlias = str
 _MAX_WORDS = 3  # key phrases are 1- to 3-word n-grams of content words
 _NAME_PHRASES = 2
 _EXAMPLES = 3
-_K_RANGE = (4, 16)  # k tried when none is given; fewer for small corpora
+_K_RANGE = (4, 12)  # k tried when none is given; fewer for small corpora
 _SILHOUETTE_SAMPLE = 2000
 
 
@@ -244,7 +244,7 @@ def _cluster_themes(
     if tfidf.shape[0] < 2:
         return []
     vectors = tfidf
-    dims = min(100, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+    dims = min(50, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
     if dims >= 2:
         vectors = normalize(TruncatedSVD(dims, random_state=seed).fit_transform(tfidf))
     if k is None:
@@ -278,26 +278,28 @@ def _choose_k(vectors: np.ndarray, seed: int) -> int:
 def _name_groups(
     tfidf: sparse.csr_matrix, groups: np.ndarray, k: int, phrases: np.ndarray, max_phrases: int
 ) -> list[Theme]:
-    # Distinctiveness of each phrase for each group: its document frequency in the group
-    # times the log-ratio against the rest (a KL-divergence term), so a phrase must be
-    # both common in the group and rarer elsewhere.
+    # How well each phrase alone would pick out each group's verbatims: the F1 of "mentions
+    # the phrase" against "is in the group". A phrase must be common in the group (recall)
+    # and rare outside it (precision): "app", said about every topic, marks no group.
     present = (tfidf > 0).astype(np.float64)
-    eps = 1e-4
-    scores = np.zeros((k, len(phrases)))
-    coverage = np.zeros((k, len(phrases)))
+    total = np.asarray(present.sum(axis=0)).ravel()
+    recall = np.zeros((k, len(phrases)))
+    precision = np.zeros((k, len(phrases)))
     for g in range(k):
         inside = groups == g
-        df_in = np.asarray(present[inside].mean(axis=0)).ravel()
-        df_out = np.asarray(present[~inside].mean(axis=0)).ravel() if (~inside).any() else 0.0
-        coverage[g] = df_in
-        scores[g] = df_in * np.log((df_in + eps) / (df_out + eps))
-    owner = scores.argmax(axis=0)  # each phrase belongs to the group it marks most
+        count_in = np.asarray(present[inside].sum(axis=0)).ravel()
+        recall[g] = count_in / inside.sum()
+        precision[g] = count_in / np.maximum(total, 1)
+    f1 = 2 * recall * precision / np.maximum(recall + precision, 1e-12)
+    owner = f1.argmax(axis=0)  # each phrase belongs to the group it picks out best
     themes: dict[ThemeId, Theme] = {}
     for g in range(k):
-        mine = np.flatnonzero((owner == g) & (scores[g] > 0) & (coverage[g] >= 0.05))
+        # Tagging counts every verbatim that uses a phrase, so most of them must be in the
+        # group; and a phrase only a few of the group use says little about it.
+        mine = np.flatnonzero((owner == g) & (precision[g] >= 0.6) & (recall[g] >= 0.05))
         if not len(mine):
             continue  # a group of odds and ends with no phrase of its own
-        ranked = [str(phrases[j]) for j in mine[np.argsort(-scores[g, mine], kind="stable")]]
+        ranked = [str(phrases[j]) for j in mine[np.argsort(-f1[g, mine], kind="stable")]]
         top = ranked[:max_phrases]
         theme = Theme.from_phrases(top)
         if theme.id in themes:  # two groups with the same top phrases are one theme
