@@ -161,7 +161,7 @@ def test_two_periods_compared_with_a_p_value(log: Log) -> None:
         ({"steps": [{"event": "A"}]}, "2 to 12 steps"),
         ({"steps": [{"event": "A"}, {"event": "B"}], "window": "7 days"}, "unit"),
         ({"steps": [{"event": "A"}, {"event": "B"}], "by": "colour"}, "by must be"),
-        ({"steps": [{"event": "A"}, {"event": "B", "touchpoint": "b"}]}, "exactly one"),
+        ({"steps": [{"event": "A"}, {"event": "B", "touchpoint": "b"}]}, "exactly one of"),
         ({"steps": [{"event": "A", "where": {"a b": "1"}}, {"event": "B"}]}, "'a b'"),
     ],
 )

@@ -42,6 +42,8 @@ class FunnelStep(BaseModel):
 
     event: str | None = None
     touchpoint: str | None = None
+    touchpoints: tuple[str, ...] = Field(default=(), description="Any of these touchpoints.")
+    stage: str | None = Field(default=None, description="Any touchpoint of this stage.")
     channel: str | None = None
     where: dict[str, str] = Field(
         default_factory=dict, description="Properties the event must have, e.g. {method: sms}."
@@ -49,15 +51,22 @@ class FunnelStep(BaseModel):
 
     @model_validator(mode="after")
     def _one_target(self) -> FunnelStep:
-        if (self.event is None) == (self.touchpoint is None):
-            raise ValueError("a step names exactly one of 'event' or 'touchpoint'")
+        targets = [self.event, self.touchpoint, self.touchpoints or None, self.stage]
+        if sum(t is not None for t in targets) != 1:
+            raise ValueError(
+                "a step names exactly one of 'event', 'touchpoint', 'touchpoints' or 'stage'"
+            )
         for name in self.where:
             check_field_name(name)
         return self
 
     @property
     def label(self) -> str:
-        text = self.touchpoint or self.event or ""
+        text = (
+            self.touchpoint
+            or self.event
+            or (f"stage {self.stage}" if self.stage else " or ".join(self.touchpoints))
+        )
         if self.channel:
             text += f" on {self.channel}"
         if self.where:
@@ -67,12 +76,19 @@ class FunnelStep(BaseModel):
     def matches(
         self, events: ir.Table, warehouse: Warehouse, model: TouchpointModel | None
     ) -> ir.BooleanValue:
-        if self.touchpoint is not None:
-            if model is None:
-                raise InvalidInput(f"step {self.label!r} names a touchpoint: load a model first")
-            cond = model.get(self.touchpoint).matches(events)
-        else:
+        if self.event is not None:
             cond = events.event == self.event
+        else:
+            if model is None:
+                raise InvalidInput(f"step {self.label!r} needs the touchpoint model")
+            if self.stage is not None:
+                chosen = [tp for tp in model.touchpoints if tp.stage == self.stage]
+                if not chosen:
+                    raise InvalidInput(f"no touchpoint is in stage {self.stage!r}")
+            else:
+                ids = self.touchpoints or (self.touchpoint,)
+                chosen = [model.get(tp) for tp in ids if tp]
+            cond = ibis.or_(*(tp.matches(events) for tp in chosen))
         if self.channel is not None:
             cond &= events.channel == self.channel
         for name, value in self.where.items():

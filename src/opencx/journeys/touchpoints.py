@@ -172,10 +172,10 @@ def _validated(model: type[BaseModel], data: dict[str, Any], what: str) -> Any:
 def infer_touchpoints(warehouse: Warehouse, *, min_events: int = 1) -> TouchpointModel:
     """A default model from what the log holds (see the module docstring for the rules)."""
     events = warehouse.events()
+    named = events.filter(events.type.isin(["track", "page", "screen"]) & events.event.notnull())
     seen = (
-        events.filter(events.type.isin(["track", "page", "screen"]) & events.event.notnull())
-        .group_by(["type", "event", "channel"])
-        .aggregate(n=events.count())
+        named.group_by(["type", "event", "channel"])
+        .aggregate(n=named.count())
         .filter(lambda t: t.n >= min_events)
         .order_by([ibis.desc("n"), "type", "event", "channel"])
         .to_pyarrow()
