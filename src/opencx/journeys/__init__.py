@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from opencx.journeys._stored import (
+    delete_journey_design,
+    journey_design,
+    journey_designs,
+    reset_touchpoint_model,
+    save_journey_design,
+    save_touchpoint_model,
+    touchpoint_model,
+)
 from opencx.journeys._time import parse_duration
+from opencx.journeys.cohorts import Cohort, retention_cohorts
+from opencx.journeys.design import JourneyDesign, StageActual, compare_design, parse_design
+from opencx.journeys.diagnostics import Finding, Signal, diagnose
 from opencx.journeys.funnel import (
     FunnelComparison,
     FunnelQuery,
@@ -13,6 +25,18 @@ from opencx.journeys.funnel import (
     funnel_expression,
     run_funnel,
     two_proportion_p,
+)
+from opencx.journeys.paths import (
+    ChannelHop,
+    PathCount,
+    PathQuery,
+    Sankey,
+    Transition,
+    channel_hops,
+    next_touchpoints,
+    sankey,
+    top_paths,
+    transitions,
 )
 from opencx.journeys.touchpoints import (
     ASSISTED_CHANNELS,
@@ -31,21 +55,47 @@ __all__ = [
     "ASSISTED_CHANNELS",
     "DIGITAL_CHANNELS",
     "STAGES",
+    "ChannelHop",
+    "Cohort",
+    "Finding",
     "FunnelComparison",
     "FunnelQuery",
     "FunnelResult",
     "FunnelRow",
     "FunnelStep",
+    "JourneyDesign",
+    "PathCount",
+    "PathQuery",
+    "Sankey",
+    "Signal",
+    "StageActual",
     "Touchpoint",
     "TouchpointModel",
+    "Transition",
+    "channel_hops",
+    "compare_design",
     "compare_funnels",
+    "delete_journey_design",
+    "diagnose",
     "funnel_expression",
     "guess_stage",
     "infer_touchpoints",
+    "journey_design",
+    "journey_designs",
     "model_from_counts",
+    "next_touchpoints",
+    "parse_design",
     "parse_duration",
     "parse_touchpoints",
+    "reset_touchpoint_model",
+    "retention_cohorts",
     "run_funnel",
+    "sankey",
+    "save_journey_design",
+    "save_touchpoint_model",
+    "top_paths",
     "touchpoint_id",
+    "touchpoint_model",
+    "transitions",
     "two_proportion_p",
 ]

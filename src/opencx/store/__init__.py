@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from opencx.store._connection import MEMORY, Store, migrate, schema_version
 from opencx.store._dedup import MessageHasher, MessageIndex, message_hashes, stored_message_ids
+from opencx.store._documents import (
+    Document,
+    delete_document,
+    get_document,
+    list_documents,
+    put_document,
+)
 from opencx.store._events import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
@@ -19,15 +26,20 @@ __all__ = [
     "EVENT_SCHEMA",
     "MEMORY",
     "MIGRATIONS",
+    "Document",
     "MessageHasher",
     "MessageIndex",
     "Store",
     "append_events",
     "append_failed",
+    "delete_document",
     "events_table",
+    "get_document",
+    "list_documents",
     "message_hashes",
     "migrate",
     "next_seq",
+    "put_document",
     "schema_version",
     "stored_message_ids",
 ]

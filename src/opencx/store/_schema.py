@@ -128,7 +128,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     ),
     (
         3,
-        "analytics views: one schema for every engine",
+        "analytics views for every engine; documents (touchpoint model, journeys)",
         """
         CREATE VIEW analytics_events AS
             SELECT person_id, seq, message_id, type, event, channel, source,
@@ -137,6 +137,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE VIEW analytics_profiles AS
             SELECT profile_id AS person_id, CAST(traits AS VARCHAR) AS traits
             FROM profiles;
+        CREATE TABLE documents (
+            kind VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            body VARCHAR NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            updated_by VARCHAR,
+            PRIMARY KEY (kind, name)
+        );
         """,
     ),
 )
