@@ -40,7 +40,8 @@ def test_stages_are_measured_and_departures_flagged(log: Log) -> None:
     assert "contact us within 48 h" in flags
     assert "use phone, which the design never planned for" in flags
     assert reset.channels["phone"] > 0.05
-    assert browse.converted is None and browse.flags == ()
+    assert browse.converted is None
+    assert [f for f in browse.flags if "never planned" not in f] == []  # no targets there
 
 
 @pytest.mark.parametrize(
