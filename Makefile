@@ -35,7 +35,7 @@ browser-deps:
 	fi
 
 test: lint browser-deps
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 
 format: install
 	$(BIN)/ruff check --fix src tests bench

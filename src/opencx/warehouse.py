@@ -25,6 +25,7 @@ import ibis
 import ibis.expr.types as ir
 
 from opencx.errors import InvalidInput
+from opencx.store import fetch_one
 
 EVENTS = "analytics_events"
 PROFILES = "analytics_profiles"
@@ -113,7 +114,7 @@ def export_parquet(con: duckdb.DuckDBPyConnection, directory: Path | str) -> dic
         else:
             staging.mkdir()
             con.execute(f"COPY ({select}) TO '{staging / 'part-0.parquet'}' ({options})")
-        row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        row = fetch_one(con.execute(f"SELECT count(*) FROM {name}"))
         counts[name] = int(row[0]) if row else 0
         _remove(target)
         staging.rename(target)

@@ -10,6 +10,7 @@ import duckdb
 
 from opencx.access._secrets import hint, new_secret, row_for_secret, secret_hash
 from opencx.errors import Conflict, InvalidInput, NotFound
+from opencx.store import fetch_one
 from opencx.types import CHANNELS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -44,7 +45,7 @@ def add_source(con: duckdb.DuckDBPyConnection, name: str, channel: str) -> tuple
             f"source name {name!r} must be 1-63 lower-case letters, digits, '.', '_' or '-'"
         )
     channel = _check_channel(channel)
-    if con.execute("SELECT 1 FROM sources WHERE name = ?", [name]).fetchone():
+    if fetch_one(con.execute("SELECT 1 FROM sources WHERE name = ?", [name])):
         raise Conflict(f"a source named {name!r} exists already")
     key = new_secret("wk")
     con.execute(
@@ -55,10 +56,13 @@ def add_source(con: duckdb.DuckDBPyConnection, name: str, channel: str) -> tuple
 
 
 def get_source(con: duckdb.DuckDBPyConnection, name: str) -> Source:
-    row = con.execute(
-        "SELECT name, channel, write_key_hint, created_at, revoked_at FROM sources WHERE name = ?",
-        [name],
-    ).fetchone()
+    row = fetch_one(
+        con.execute(
+            "SELECT name, channel, write_key_hint, created_at, revoked_at FROM sources "
+            "WHERE name = ?",
+            [name],
+        )
+    )
     if row is None:
         raise NotFound(f"no source named {name!r} (see `opencx sources list`)")
     return Source(*row)

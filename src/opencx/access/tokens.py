@@ -10,6 +10,7 @@ import duckdb
 
 from opencx.access._secrets import new_secret, row_for_secret, secret_hash
 from opencx.errors import InvalidInput, NotFound
+from opencx.store import fetch_one
 from opencx.types import ROLES
 
 
@@ -40,9 +41,11 @@ def create_token(con: duckdb.DuckDBPyConnection, name: str, role: str) -> tuple[
 
 
 def _get(con: duckdb.DuckDBPyConnection, token_id: str) -> Token:
-    row = con.execute(
-        "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE id = ?", [token_id]
-    ).fetchone()
+    row = fetch_one(
+        con.execute(
+            "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE id = ?", [token_id]
+        )
+    )
     if row is None:
         raise NotFound(f"no token with id {token_id!r}")
     return Token(*row)

@@ -15,6 +15,7 @@ from opencx.config import Settings
 from opencx.ingest import Ingestor
 from opencx.profiles import refresh_profiles
 from opencx.store import Store
+from opencx.warehouse import Warehouse, embedded
 
 log = logging.getLogger("opencx.api")
 _CACHE_SECONDS = 5.0
@@ -32,6 +33,7 @@ class ServerState:
     _tokens: dict[str, tuple[Token | None, float]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _refresher: threading.Thread | None = None
+    _local: threading.local = field(default_factory=threading.local)
 
     @classmethod
     def open(cls, settings: Settings, store: Store | None = None) -> ServerState:
@@ -67,6 +69,14 @@ class ServerState:
                 last_flushes = flushes
             except Exception:  # the next round retries; never take the server down
                 log.exception("profiles refresh failed")
+
+    def warehouse(self) -> Warehouse:
+        """The analytics engine for the calling thread (the store's DuckDB, through Ibis)."""
+        found: Warehouse | None = getattr(self._local, "warehouse", None)
+        if found is None:
+            found = embedded(self.store.cursor())
+            self._local.warehouse = found
+        return found
 
     def source(self, write_key: str) -> Source | None:
         """The active source of a write key (cached for a few seconds)."""

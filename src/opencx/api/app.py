@@ -7,14 +7,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opencx import __version__, web
-from opencx.api import admin, ingest, profiles
+from opencx.api import admin, ingest, journeys, profiles
 from opencx.api._state import ServerState
 from opencx.config import Settings, load_settings
-from opencx.errors import OpenCXError, Overloaded
+from opencx.errors import InvalidInput, OpenCXError, Overloaded
 from opencx.store import Store
 
 
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         title="OpenCX",
         version=__version__,
         description="Customer-experience management: Segment-compatible ingestion, "
-        "identity resolution, profiles and timelines.",
+        "identity resolution, profiles and timelines, journey analytics.",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -81,6 +82,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             body["error"]["details"] = exc.details
         return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
+    @app.exception_handler(ValidationError)
+    async def invalid_request(request: Request, exc: ValidationError) -> Response:
+        # A request that passed the route's schema but not a library model's rules.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        return await opencx_error(request, InvalidInput(f"invalid request: {problems}"))
+
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -88,6 +97,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(ingest.router)
     app.include_router(profiles.router)
     app.include_router(admin.router)
+    app.include_router(journeys.router)
     web.install(app)
     if settings.cors_origins:
         app.add_middleware(IngestionCORS, origins=settings.cors_origins)

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from opencx.access import Token
 from opencx.api._state import ServerState
 from opencx.errors import Forbidden, Unauthorized
+from opencx.warehouse import Warehouse
 
 _RANK = {"agent": 1, "analyst": 2, "admin": 3}
 
@@ -28,6 +29,13 @@ def get_con(state: StateDep) -> duckdb.DuckDBPyConnection:
 
 
 ConDep = Annotated[duckdb.DuckDBPyConnection, Depends(get_con)]
+
+
+def get_warehouse(state: StateDep) -> Warehouse:
+    return state.warehouse()
+
+
+WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
 
 
 def current_token(request: Request, state: StateDep) -> Token:

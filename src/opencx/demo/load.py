@@ -14,7 +14,7 @@ from opencx.config import Settings
 from opencx.demo.brand import SOURCES, generate_brand
 from opencx.ingest import Ingestor, SourceContext, ValidatedBatch, now_us
 from opencx.profiles import refresh_profiles
-from opencx.store import Store
+from opencx.store import Store, fetch_one
 
 Progress = Callable[[int, int], None]
 CHUNK = 10_000
@@ -58,7 +58,7 @@ def _ensure_sources(con: duckdb.DuckDBPyConnection) -> dict[str, SourceContext]:
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
-    row = con.execute(sql, params or []).fetchone()
+    row = fetch_one(con.execute(sql, params or []))
     return int(row[0]) if row else 0
 
 

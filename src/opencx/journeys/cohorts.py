@@ -21,10 +21,11 @@ class Cohort:
     start: date
     size: int
     active: tuple[int, ...]
+    retention: tuple[float, ...] = ()
 
-    @property
-    def retention(self) -> tuple[float, ...]:
-        return tuple(a / self.size if self.size else 0.0 for a in self.active)
+    def __post_init__(self) -> None:
+        shares = tuple(a / self.size if self.size else 0.0 for a in self.active)
+        object.__setattr__(self, "retention", shares)
 
 
 def cohorts_expression(

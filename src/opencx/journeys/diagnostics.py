@@ -49,10 +49,11 @@ class Signal:
     excess: float
     p_value: float | None
     evidence: str
+    lift: float | None = None
 
-    @property
-    def lift(self) -> float | None:
-        return self.rate / self.expected if self.expected else None
+    def __post_init__(self) -> None:
+        if self.lift is None and self.expected:
+            object.__setattr__(self, "lift", self.rate / self.expected)
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,17 @@ class Finding:
     confidence: float
     signals: tuple[Signal, ...]
     examples: tuple[str, ...]
+    evidence: str = ""
+    confidence_label: str = ""
 
-    @property
-    def confidence_label(self) -> str:
-        if self.confidence >= 0.99:
-            return "high"
-        return "medium" if self.confidence >= 0.9 else "low"
-
-    @property
-    def evidence(self) -> str:
-        return " ".join(s.evidence for s in self.signals)
+    def __post_init__(self) -> None:
+        if not self.evidence:
+            object.__setattr__(self, "evidence", " ".join(s.evidence for s in self.signals))
+        if not self.confidence_label:
+            label = (
+                "high" if self.confidence >= 0.99 else "medium" if self.confidence >= 0.9 else "low"
+            )
+            object.__setattr__(self, "confidence_label", label)
 
 
 def _where(tp: Touchpoint) -> str:

@@ -10,6 +10,7 @@ import duckdb
 import orjson
 
 from opencx.errors import InvalidInput, NotFound
+from opencx.store import fetch_one
 from opencx.types import IdentifierKey, ProfileId
 
 MAX_TIMELINE = 500
@@ -55,14 +56,14 @@ class TimelineEntry:
 
 def canonical_id(con: duckdb.DuckDBPyConnection, profile_id: ProfileId) -> ProfileId:
     """The profile id that `profile_id` lives on now (merged ids still work)."""
-    row = con.execute(
-        "SELECT canonical_id FROM profile_merges WHERE profile_id = ?", [profile_id]
-    ).fetchone()
+    row = fetch_one(
+        con.execute("SELECT canonical_id FROM profile_merges WHERE profile_id = ?", [profile_id])
+    )
     if row is not None:
         return str(row[0])
-    exists = con.execute(
-        "SELECT 1 FROM identities WHERE profile_id = ? LIMIT 1", [profile_id]
-    ).fetchone()
+    exists = fetch_one(
+        con.execute("SELECT 1 FROM identities WHERE profile_id = ? LIMIT 1", [profile_id])
+    )
     if exists is None:
         raise NotFound(f"no profile with id {profile_id!r}")
     return profile_id
@@ -97,12 +98,14 @@ def get_profile(con: duckdb.DuckDBPyConnection, profile_id: ProfileId) -> Profil
     identifiers: dict[str, list[str]] = {}
     for kind, value in ident_rows:
         identifiers.setdefault(kind, []).append(value)
-    stats = con.execute(
-        "SELECT count(*), min(timestamp), max(timestamp), "
-        "list(DISTINCT channel ORDER BY channel), list(DISTINCT source ORDER BY source) "
-        "FROM events WHERE profile_id IN (SELECT unnest(?::VARCHAR[]))",
-        [members],
-    ).fetchone()
+    stats = fetch_one(
+        con.execute(
+            "SELECT count(*), min(timestamp), max(timestamp), "
+            "list(DISTINCT channel ORDER BY channel), list(DISTINCT source ORDER BY source) "
+            "FROM events WHERE profile_id IN (SELECT unnest(?::VARCHAR[]))",
+            [members],
+        )
+    )
     assert stats is not None
     counts = dict(
         con.execute(
@@ -251,5 +254,5 @@ def refresh_profiles(con: duckdb.DuckDBPyConnection) -> int:
     except Exception:
         con.execute("ROLLBACK")
         raise
-    row = con.execute("SELECT count(*) FROM profiles").fetchone()
+    row = fetch_one(con.execute("SELECT count(*) FROM profiles"))
     return int(row[0]) if row else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opencx.store._connection import MEMORY, Store, migrate, schema_version
+from opencx.store._connection import MEMORY, Store, fetch_one, migrate, schema_version
 from opencx.store._dedup import MessageHasher, MessageIndex, message_hashes, stored_message_ids
 from opencx.store._documents import (
     Document,
@@ -34,6 +34,7 @@ __all__ = [
     "append_failed",
     "delete_document",
     "events_table",
+    "fetch_one",
     "get_document",
     "list_documents",
     "message_hashes",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -12,6 +13,16 @@ from opencx.errors import StoreUnavailable
 from opencx.store._schema import MIGRATIONS
 
 MEMORY = ":memory:"
+
+
+def fetch_one(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of a query, read to the end.
+
+    DuckDB 2 refuses new work on a connection whose last result was only partly read,
+    which a bare `fetchone()` leaves behind.
+    """
+    rows = result.fetchall()
+    return rows[0] if rows else None
 
 
 class Store:
@@ -60,7 +71,7 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    row = fetch_one(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations"))
     return int(row[0]) if row else 0
 
 

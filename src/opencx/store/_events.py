@@ -8,6 +8,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from opencx.store._connection import fetch_one
+
 _TS = pa.timestamp("us", tz="UTC")
 
 EVENT_SCHEMA = pa.schema(
@@ -56,7 +58,7 @@ def append_events(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
 
 
 def next_seq(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM events").fetchone()
+    row = fetch_one(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM events"))
     return int(row[0]) if row else 1
 
 
