@@ -40,8 +40,10 @@ def engines(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Any
     store.close()
 
 
-@pytest.mark.parametrize("start", ["first", "any"])
-@pytest.mark.parametrize("by", [None, "channel", "property:plan", "trait:tier"])
+# Each Spark run plans dozens of stages: three combinations cover both rules and breakdowns.
+@pytest.mark.parametrize(
+    ("start", "by"), [("first", "channel"), ("any", "trait:tier"), ("any", "property:plan")]
+)
 def test_funnels_are_identical_on_duckdb_and_spark(
     engines: Any, start: str, by: str | None
 ) -> None:
