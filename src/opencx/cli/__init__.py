@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from opencx import __version__, access
@@ -26,8 +21,16 @@ from opencx.access import (
     revoke_token,
     rotate_write_key,
 )
-from opencx.config import Settings, load_settings
-from opencx.errors import InvalidInput, NotFound, OpenCXError
+from opencx.cli._common import (
+    DbOption,
+    console,
+    handles_errors,
+    open_store,
+    progress_bar,
+    settings_for,
+)
+from opencx.cli.journeys import journeys_app, touchpoints_app
+from opencx.errors import InvalidInput, NotFound
 from opencx.identity import parse_identifier, rebuild, split
 from opencx.ingest import Ingestor, SourceContext, import_file, parse_mapping, replay_failed
 from opencx.profiles import find_profiles, get_profile, refresh_profiles, timeline
@@ -51,64 +54,8 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(identity_app, name="identity")
 app.add_typer(failed_app, name="failed-events")
 app.add_typer(users_app, name="users")
-
-console = Console()
-err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="DuckDB database file [env OPENCX_DB; default ./opencx.duckdb]."),
-]
-
-
-def handles_errors(fn: F) -> F:
-    """Print OpenCX errors as one clear line and exit with the error's code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except OpenCXError as exc:
-            # soft_wrap: one line however long, so scripts can grep it; escape: user text
-            # such as '[red]' or '[/]' is printed as typed, not read as Rich markup.
-            err_console.print(
-                f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
-            )
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings(db: Path | None, **overrides: Any) -> Settings:
-    return load_settings(db=db, **overrides)
-
-
-@contextmanager
-def _store(settings: Settings) -> Iterator[Store]:
-    store = Store(settings.db)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
+app.add_typer(journeys_app, name="journeys")
+app.add_typer(touchpoints_app, name="touchpoints")
 
 
 @app.command()
@@ -131,7 +78,7 @@ def serve(
 
     from opencx.api import create_app
 
-    settings = _settings(db, host=host, port=port)
+    settings = settings_for(db, host=host, port=port)
     store = Store(settings.db)  # opened here so a locked database fails before binding
     console.print(
         f"OpenCX {__version__} on http://{settings.host}:{settings.port}  (database {settings.db})"
@@ -155,7 +102,7 @@ def sources_add(
     db: DbOption = None,
 ) -> None:
     """Create a source; its write key is printed on the last line (shown only once)."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         source, key = add_source(store.con, name, channel)
     console.print(f"Source [bold]{source.name}[/] (channel {source.channel}). Write key:")
     print(key)
@@ -165,7 +112,7 @@ def sources_add(
 @handles_errors
 def sources_list(db: DbOption = None) -> None:
     """List sources with their channel and write-key hint."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         rows = list_sources(store.con)
     table = Table("name", "channel", "write key", "created", "status")
     for s in rows:
@@ -178,7 +125,7 @@ def sources_list(db: DbOption = None) -> None:
 @handles_errors
 def sources_rotate(name: str, db: DbOption = None) -> None:
     """Give a source a new write key (printed on the last line); the old one stops working."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         key = rotate_write_key(store.con, name)
     console.print(f"New write key for [bold]{name}[/]:")
     print(key)
@@ -188,7 +135,7 @@ def sources_rotate(name: str, db: DbOption = None) -> None:
 @handles_errors
 def sources_revoke(name: str, db: DbOption = None) -> None:
     """Stop accepting events from a source."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         revoke_source(store.con, name)
     console.print(f"Source {name} revoked.")
 
@@ -202,7 +149,7 @@ def tokens_create(
     db: DbOption = None,
 ) -> None:
     """Create an API token; the token is printed on the last line (shown only once)."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         token, secret = create_token(store.con, name, role)
     console.print(f"Token [bold]{escape(token.name)}[/] ({token.id}, role {token.role}):")
     print(secret)
@@ -212,7 +159,7 @@ def tokens_create(
 @handles_errors
 def tokens_list(db: DbOption = None) -> None:
     """List API tokens (never their secrets)."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         rows = list_tokens(store.con)
     table = Table("id", "name", "role", "created", "status")
     for t in rows:
@@ -225,7 +172,7 @@ def tokens_list(db: DbOption = None) -> None:
 @handles_errors
 def tokens_revoke(token_id: str, db: DbOption = None) -> None:
     """Revoke an API token by id."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         revoke_token(store.con, token_id)
     console.print(f"Token {token_id} revoked.")
 
@@ -246,7 +193,7 @@ def users_add(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         user = access.add_user(store.con, email, role, password)
     console.print(f"User {user.email} added with role {user.role}.")
 
@@ -255,7 +202,7 @@ def users_add(
 @handles_errors
 def users_list(db: DbOption = None) -> None:
     """List the people who can sign in."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         rows = access.list_users(store.con)
     table = Table("email", "role", "created", "status")
     for u in rows:
@@ -268,7 +215,7 @@ def users_list(db: DbOption = None) -> None:
 @handles_errors
 def users_disable(email: str, db: DbOption = None) -> None:
     """Stop someone from signing in and end their sessions."""
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         access.disable_user(store.con, email)
     console.print(f"User {email} disabled.")
 
@@ -291,14 +238,14 @@ def import_(
     db: DbOption = None,
 ) -> None:
     """Import a file of interactions (call-center logs, store visits, CRM exports)."""
-    settings = _settings(db)
+    settings = settings_for(db)
     mapping = parse_mapping(map_ or [])
-    with _store(settings) as store:
+    with open_store(settings) as store:
         from opencx.access import get_source
 
         src = get_source(store.con, source)
         ingestor = Ingestor(store, settings)
-        with _progress(f"importing {escape(file.name)}") as update:
+        with progress_bar(f"importing {escape(file.name)}") as update:
             report = import_file(
                 ingestor, file, SourceContext(src.name, src.channel), mapping=mapping, fmt=fmt,
                 progress=update,
@@ -315,8 +262,8 @@ def import_(
 @handles_errors
 def identity_rebuild(db: DbOption = None) -> None:
     """Recompute identity resolution from the event log (same rules, same result)."""
-    settings = _settings(db)
-    with _store(settings) as store, _progress("replaying events") as update:
+    settings = settings_for(db)
+    with open_store(settings) as store, progress_bar("replaying events") as update:
         report = rebuild(store.con, settings.identity, update)
         refresh_profiles(store.con)
     console.print(
@@ -334,10 +281,10 @@ def identity_split(
     db: DbOption = None,
 ) -> None:
     """Undo a wrong merge: move IDENTIFIER and its events to a new profile, for good."""
-    settings = _settings(db)
-    with _store(settings) as store:
+    settings = settings_for(db)
+    with open_store(settings) as store:
         key = parse_identifier(identifier, Ingestor(store, settings).extractor)
-        with _progress("rebuilding identity") as update:
+        with progress_bar("rebuilding identity") as update:
             new_pid, report = split(store.con, settings.identity, profile, key, update)
         refresh_profiles(store.con)
     where = (
@@ -361,8 +308,8 @@ def profile(
     db: DbOption = None,
 ) -> None:
     """Print a customer's profile and recent cross-channel timeline."""
-    settings = _settings(db)
-    with _store(settings) as store:
+    settings = settings_for(db)
+    with open_store(settings) as store:
         con = store.con
         if identifier.startswith("p_") and ":" not in identifier:
             pid = identifier
@@ -411,7 +358,7 @@ def failed_list(
         raise InvalidInput(f"--status must be failed, replayed or all, got {status!r}")
     if limit < 1:
         raise InvalidInput(f"--limit must be at least 1, got {limit}")
-    with _store(_settings(db)) as store:
+    with open_store(settings_for(db)) as store:
         where = "" if status == "all" else "WHERE status = ?"
         params: list[Any] = [] if status == "all" else [status]
         rows = store.con.execute(
@@ -434,8 +381,8 @@ def failed_replay(
     db: DbOption = None,
 ) -> None:
     """Re-validate failed events after a fix; those that pass are stored (once)."""
-    settings = _settings(db)
-    with _store(settings) as store:
+    settings = settings_for(db)
+    with open_store(settings) as store:
         report = replay_failed(Ingestor(store, settings), ids)
     console.print(
         f"{report.examined} examined: {report.stored} stored, {report.duplicates} already stored, "
@@ -457,8 +404,8 @@ def demo(
     """Generate the sample brand (Northwind Mobile) through the normal ingestion path."""
     from opencx.demo import load_demo
 
-    settings = _settings(db, host=host, port=port)
-    with _store(settings) as store, _progress("generating Northwind Mobile") as update:
+    settings = settings_for(db, host=host, port=port)
+    with open_store(settings) as store, progress_bar("generating Northwind Mobile") as update:
         report = load_demo(store, settings, customers=customers, seed=seed, progress=update)
     console.print(report.describe())
     if serve_after:
