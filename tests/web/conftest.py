@@ -40,6 +40,7 @@ def brand_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrandServ
         load_demo(store, settings, customers=120, seed=5)
         add_user(store.con, "admin@example.com", "admin", PASSWORD)
         add_user(store.con, "agent@example.com", "agent", PASSWORD)
+        add_user(store.con, "analyst@example.com", "analyst", PASSWORD)
         _, key = add_source(store.con, "tests", "web")
         _, token = create_token(store.con, "tests", "admin")
         email, phone = store.con.execute(

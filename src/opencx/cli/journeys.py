@@ -17,13 +17,13 @@ from opencx.errors import InvalidInput
 from opencx.journeys import (
     FunnelQuery,
     FunnelResult,
-    FunnelStep,
     PathQuery,
     compare_design,
     diagnose,
     infer_touchpoints,
     journey_design,
     journey_designs,
+    parse_step,
     reset_touchpoint_model,
     retention_cohorts,
     run_funnel,
@@ -59,30 +59,6 @@ def _emit_json(value: Any) -> None:
 def _bar(share: float) -> str:
     full = round(max(0.0, min(1.0, share)) * BAR)
     return "█" * full + "·" * (BAR - full)
-
-
-def parse_step(text: str) -> FunnelStep:
-    """`Event name`, `tp:TOUCHPOINT`, `stage:STAGE`, each optionally `|channel=app|key=value`."""
-    target, *filters = [part.strip() for part in text.split("|")]
-    fields: dict[str, Any] = {"where": {}}
-    if target.startswith("tp:"):
-        fields["touchpoint"] = target[3:]
-    elif target.startswith("stage:"):
-        fields["stage"] = target[6:]
-    else:
-        fields["event"] = target
-    for item in filters:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"step {text!r}: filter {item!r} must be KEY=VALUE")
-        if key.strip() == "channel":
-            fields["channel"] = value.strip()
-        else:
-            fields["where"][key.strip()] = value.strip()
-    try:
-        return FunnelStep(**fields)
-    except ValidationError as exc:
-        raise InvalidInput(f"step {text!r}: {exc.errors()[0]['msg']}") from None
 
 
 def _seconds(value: float | None) -> str:

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 
 import duckdb
 
@@ -13,8 +14,10 @@ from opencx.access import add_source, add_user, create_token, list_sources, list
 from opencx.config import Settings
 from opencx.demo.brand import SOURCES, generate_brand
 from opencx.ingest import Ingestor, SourceContext, ValidatedBatch, now_us
+from opencx.journeys import save_journey_design, touchpoint_model
 from opencx.profiles import refresh_profiles
 from opencx.store import Store, fetch_one
+from opencx.warehouse import embedded
 
 Progress = Callable[[int, int], None]
 CHUNK = 10_000
@@ -102,6 +105,10 @@ def load_demo(
     if progress is not None:
         progress(done, done)
     profiles = refresh_profiles(con)
+    # The CX team's intended journey, to hold against what customers did (Journeys page).
+    warehouse = embedded(con)
+    design = resources.files("opencx.demo").joinpath("northwind_journey.yaml").read_text()
+    save_journey_design(con, design, touchpoint_model(con, warehouse), by="demo")
     _token, secret = create_token(con, "demo-admin", "admin")
     users = []
     for role in ("admin", "agent"):

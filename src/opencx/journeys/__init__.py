@@ -23,6 +23,7 @@ from opencx.journeys.funnel import (
     FunnelStep,
     compare_funnels,
     funnel_expression,
+    parse_step,
     run_funnel,
     two_proportion_p,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "next_touchpoints",
     "parse_design",
     "parse_duration",
+    "parse_step",
     "parse_touchpoints",
     "reset_touchpoint_model",
     "retention_cohorts",

@@ -21,11 +21,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from opencx.errors import InvalidInput
 from opencx.journeys._time import check_period, parse_duration, utc
@@ -94,6 +101,35 @@ class FunnelStep(BaseModel):
         for name, value in self.where.items():
             cond &= warehouse.json_text(events.properties, name) == value
         return cond
+
+
+def parse_step(text: str) -> FunnelStep:
+    """A step as people type it: `Event name`, `tp:TOUCHPOINT` or `stage:STAGE`, each
+    optionally followed by `|channel=app` and `|property=value` filters.
+
+    >>> parse_step("Password Reset Started|channel=app|method=sms").label
+    'Password Reset Started on app (method=sms)'
+    """
+    target, *filters = [part.strip() for part in text.split("|")]
+    fields: dict[str, Any] = {"where": {}}
+    if target.startswith("tp:"):
+        fields["touchpoint"] = target[3:]
+    elif target.startswith("stage:"):
+        fields["stage"] = target[6:]
+    else:
+        fields["event"] = target
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"step {text!r}: filter {item!r} must be KEY=VALUE")
+        if key.strip() == "channel":
+            fields["channel"] = value.strip()
+        else:
+            fields["where"][key.strip()] = value.strip()
+    try:
+        return FunnelStep(**fields)
+    except ValidationError as exc:
+        raise InvalidInput(f"step {text!r}: {exc.errors()[0]['msg']}") from None
 
 
 class FunnelQuery(BaseModel):
@@ -230,7 +266,7 @@ def _attach(left: ir.Table, right: ir.Table, keys: list[str], columns: list[str]
     on = [left[c] == right[f"_key_{c}"] for c in keys]
     joined = left.left_join(right, on).select(left, *(right[c] for c in columns))
     # A fresh relation: chaining further joins onto this one trips the same problem.
-    return joined.view()
+    return joined.view().select(*left.columns, *columns)
 
 
 def _without_excluded(

@@ -67,3 +67,76 @@ def area_chart(points: Sequence[tuple[datetime, float]], *, width: int = 720) ->
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def sankey_chart(
+    nodes: Sequence[str], links: Sequence[tuple[int, int, int]], *, width: int = 1000
+) -> str:
+    """A left-to-right Sankey diagram of an acyclic set of weighted links."""
+    if not links:
+        return '<p class="muted">No transitions yet.</p>'
+    depth = {i: 0 for i in range(len(nodes))}
+    for _ in range(len(nodes)):  # longest path from a source: the column of each node
+        for s, t, _w in links:
+            depth[t] = max(depth[t], depth[s] + 1)
+    columns = max(depth.values()) + 1
+    # A node is as tall as the larger of what flows in and what flows out.
+    outflow, inflow = [0.0] * len(nodes), [0.0] * len(nodes)
+    for s, t, w in links:
+        outflow[s] += w
+        inflow[t] += w
+    weight = [max(a, b) for a, b in zip(outflow, inflow, strict=True)]
+    per_column: dict[int, list[int]] = {}
+    for node in sorted(depth, key=lambda n: (depth[n], -weight[n])):
+        if weight[node] > 0:
+            per_column.setdefault(depth[node], []).append(node)
+    height, pad, node_w, gap = 420, 8, 12, 10
+    busiest = max((sum(weight[n] for n in col) for col in per_column.values()), default=1.0)
+    most = max(len(col) for col in per_column.values())
+    scale = (height - 2 * pad - gap * (most - 1)) / busiest
+    step_x = (width - 220) / max(1, columns - 1)
+    box: dict[int, tuple[float, float, float]] = {}
+    for col, members in per_column.items():
+        y = pad
+        for node in members:
+            h = max(2.0, weight[node] * scale)
+            box[node] = (40 + col * step_x, y, h)
+            y += h + gap
+    parts = [
+        f'<svg class="chart sankey" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="transitions between touchpoints" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    out_y = {n: box[n][1] for n in box}
+    in_y = {n: box[n][1] for n in box}
+    for s, t, w in sorted(links, key=lambda link: -link[2]):
+        if s not in box or t not in box:
+            continue
+        thick = max(1.0, w * scale)
+        x0, x1 = box[s][0] + node_w, box[t][0]
+        y0, y1 = out_y[s] + thick / 2, in_y[t] + thick / 2
+        out_y[s] += thick
+        in_y[t] += thick
+        mid = (x0 + x1) / 2
+        color = PALETTE[s % len(PALETTE)]
+        curve = f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f}"
+        parts.append(
+            f'<path d="{curve}" '
+            f'fill="none" stroke="{color}" stroke-opacity="0.35" stroke-width="{thick:.1f}">'
+            f"<title>{escape(nodes[s])} → {escape(nodes[t])}: {w:,} customers</title></path>"
+        )
+    for node, (x, y, h) in box.items():
+        color = PALETTE[node % len(PALETTE)]
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{node_w}" height="{h:.1f}" fill="{color}">'
+            f"<title>{escape(nodes[node])}</title></rect>"
+            f'<text x="{x + node_w + 4:.1f}" y="{y + min(h / 2, 12) + 4:.1f}" class="lbl">'
+            f"{escape(_short(nodes[node], int(step_x / 7)))}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _short(label: str, room: int) -> str:
+    """A label cut to the room beside its node (the full name is in the node's tooltip)."""
+    room = max(8, room)
+    return label if len(label) <= room else label[: room - 1] + "…"

@@ -255,11 +255,6 @@ def customer_timeline(
 
 # -- pages later work fills ----------------------------------------------------
 _PENDING = {
-    "/journeys": (
-        "Journeys",
-        "analyst",
-        "Funnels, paths and the ranked list of broken touchpoints",
-    ),
     "/voc": ("Voice of the customer", "analyst", "Surveys, verbatims, themes and sentiment"),
     "/cases": ("Cases", "agent", "The closed-loop queue of cases"),
     "/segments": ("Segments", "analyst", "Segments, RFM, lifetime value and profitability"),
@@ -431,7 +426,10 @@ class SecurityHeaders:
 
 def install(app: FastAPI) -> None:
     """Add the web app's pages, static files and error pages to `app`."""
+    from opencx.web import journeys  # its pages use this module's helpers
+
     app.include_router(router)
+    app.include_router(journeys.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders)
 
