@@ -7,6 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+import pytest
+
 from opencx.ingest import Ingestor, SourceContext, derived_message_id, parse_timestamp
 from opencx.store import Store
 from tests.conftest import WEB
@@ -469,3 +472,38 @@ def test_invalid_events_land_in_failed_events_with_payload_and_errors(
     assert json.loads(rows[1]["payload"]) == "just text"
     assert rows[1]["errors"][0]["field"] == "message"
     assert count(store) == 1
+
+
+@pytest.mark.parametrize(
+    ("properties", "field", "complaint"),
+    [
+        (
+            {"survey_type": "nps", "score": 11},
+            "properties.score",
+            "11 is out of range for nps (0-10)",
+        ),
+        ({"survey_type": "csat", "score": 0}, "properties.score", "out of range for csat (1-5)"),
+        ({"survey_type": "ces", "score": "high"}, "properties.score", "whole number from 1 to 7"),
+        ({"survey_type": "nps", "score": 7.5}, "properties.score", "whole number"),
+        ({"survey_type": "smiley", "score": 3}, "properties.survey_type", "one of nps, csat, ces"),
+        ({"score": 3}, "properties.survey_type", "one of nps"),
+    ],
+)
+def test_survey_answers_out_of_range_are_refused_with_the_field(
+    ingestor: Any, event: Any, properties: dict[str, Any], field: str, complaint: str
+) -> None:
+    message = event(event="Survey Responded", userId="u-1", properties=properties)
+    batch = ingestor.validate([message], WEB)
+    assert len(batch) == 0
+    [failure] = batch.failures
+    assert any(e["field"] == field and complaint in e["message"] for e in failure.errors)
+    fast = ingestor.validate_raw([orjson.dumps(message)], WEB)
+    assert len(fast) == 0 and fast.failures[0].errors == failure.errors
+
+
+def test_a_survey_answer_in_range_is_kept(ingestor: Any, event: Any) -> None:
+    message = event(
+        event="Survey Responded", userId="u-1", properties={"survey_type": "NPS", "score": "9"}
+    )
+    assert len(ingestor.validate([message], WEB)) == 1
+    assert len(ingestor.validate_raw([orjson.dumps(message)], WEB)) == 1

@@ -18,6 +18,7 @@ import orjson
 
 from opencx.ingest._validate import (
     _CHANNELS,
+    CHECKED_EVENTS,
     MAX_ID_CHARS,
     MAX_NAME_CHARS,
     MAX_TIMESTAMP_US,
@@ -180,6 +181,8 @@ class FastValidator:
                 return False
             if len(event_name) > MAX_NAME_CHARS:
                 return False
+            if event_name in CHECKED_EVENTS:
+                return False  # properties have rules: the tolerant path checks them
         elif kind == "page" or kind == "screen":
             event_name = m.name
             if event_name is None:

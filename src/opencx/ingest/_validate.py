@@ -269,6 +269,8 @@ class MessageValidator:
                 )
             elif len(event_name) > MAX_NAME_CHARS:
                 err("event", f"must be at most {MAX_NAME_CHARS} characters, got {len(event_name)}")
+            elif event_name in CHECKED_EVENTS:
+                check_survey_answer(properties, err)
         elif kind in ("page", "screen"):
             event_name = get("name")
             if event_name is None and properties:
@@ -356,6 +358,33 @@ class MessageValidator:
             traits_json, context_json,
         )  # fmt: skip
         return True
+
+
+# Survey answers feed every KPI: a score out of its scale is refused, not stored.
+SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+CHECKED_EVENTS = frozenset({"Survey Responded"})
+
+
+def check_survey_answer(properties: Mapping[str, Any] | None, err: Any) -> None:
+    """`Survey Responded` needs a known `survey_type` and a whole `score` on its scale."""
+    props = properties or {}
+    kind = props.get("survey_type")
+    if not isinstance(kind, str) or kind.lower() not in SCORE_RANGES:
+        err(
+            "properties.survey_type",
+            f"must be one of {', '.join(SCORE_RANGES)}, got {_short(kind)}",
+        )
+        return
+    low, high = SCORE_RANGES[kind.lower()]
+    score = props.get("score")
+    if isinstance(score, str) and score.strip().lstrip("-").isdigit():
+        score = int(score)
+    if isinstance(score, float) and score.is_integer():
+        score = int(score)
+    if isinstance(score, bool) or not isinstance(score, int):
+        err("properties.score", f"must be a whole number from {low} to {high}, got {_short(score)}")
+    elif not low <= score <= high:
+        err("properties.score", f"{score} is out of range for {kind.lower()} ({low}-{high})")
 
 
 def _reject(
