@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     profiles_refresh_s: float = Field(
         default=30.0, description="How often the server refreshes the profiles summary table."
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of this server as customers reach it (links in survey emails).",
+    )
+    survey_wait_days: float = Field(
+        default=7, ge=0, description="Global waiting time between any two survey invitations."
+    )
+    case_sla_hours: dict[str, float] = Field(
+        default={"high": 24, "normal": 72},
+        description="Time to resolve a closed-loop case, by priority.",
+    )
+    case_queue: str = Field(default="customer-care", description="Queue new cases go to.")
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @classmethod

@@ -13,6 +13,7 @@ from opencx.ingest._import import (
 from opencx.ingest._pipeline import Ingestor, now_us
 from opencx.ingest._replay import ReplayReport, replay_failed
 from opencx.ingest._validate import (
+    SCORE_RANGES,
     Failure,
     MessageValidator,
     SourceContext,
@@ -24,6 +25,7 @@ from opencx.ingest._writer import EventWriter, WriteResult
 
 __all__ = [
     "MAP_TARGETS",
+    "SCORE_RANGES",
     "Envelope",
     "EventWriter",
     "Failure",

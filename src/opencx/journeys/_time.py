@@ -1,34 +1,13 @@
-"""Durations as people write them ("7d", "48h", "90m") and periods of time."""
+"""Periods of time, and the duration parser the journeys use."""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from opencx.durations import parse_duration
 from opencx.errors import InvalidInput
 
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str | timedelta, *, field: str = "window") -> timedelta:
-    """`timedelta` from "7d", "48h", "30m", "90s" or "2w".
-
-    >>> parse_duration("48h")
-    datetime.timedelta(days=2)
-    """
-    if isinstance(text, timedelta):
-        value = text
-    else:
-        match = _DURATION.fullmatch(str(text))
-        if not match:
-            raise InvalidInput(
-                f"{field} {text!r} must be a number and a unit: s, m, h, d or w (e.g. 7d, 48h)"
-            )
-        value = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
-    if value <= timedelta(0) or value > timedelta(days=3660):
-        raise InvalidInput(f"{field} {text!r} must be more than 0 and at most 10 years")
-    return value
+__all__ = ["check_period", "parse_duration", "utc"]
 
 
 def utc(moment: datetime | None) -> datetime | None:

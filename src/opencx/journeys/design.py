@@ -28,6 +28,7 @@ import ibis.expr.datatypes as dt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opencx.durations import format_duration
 from opencx.errors import InvalidInput
 from opencx.journeys._time import parse_duration, utc
 from opencx.journeys.funnel import FunnelQuery, FunnelStep, run_funnel
@@ -102,19 +103,11 @@ class JourneyDesign(BaseModel):
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude_defaults=True)
-        data["horizon"] = _duration_text(self.horizon)
+        data["horizon"] = format_duration(self.horizon)
         for stage, raw in zip(self.stages, data["stages"], strict=True):
             if stage.targets.time_to_next is not None:
-                raw["targets"]["time_to_next"] = _duration_text(stage.targets.time_to_next)
+                raw["targets"]["time_to_next"] = format_duration(stage.targets.time_to_next)
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-
-
-def _duration_text(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def parse_design(text: str) -> JourneyDesign:

@@ -11,7 +11,8 @@ counted in *excess customers* (people hurt beyond that expectation) so they add 
   the same channel), the share that did not complete within `completion_window`, against
   the same pair on the other channels;
 - **feedback**: survey answers tied to the touchpoint (`Survey Responded` with a
-  `touchpoint` property) that are negative (NPS ≤ 6, CSAT ≤ 2, CES ≥ 5), against the
+  `touchpoint` property) that are negative (NPS ≤ 6, CSAT ≤ 2, CES ≤ 3 on the 1–7
+  agreement with "the company made it easy to handle my issue"), against the
   negative share of all other answers.
 
 A signal counts when its rate is above the expectation; its p-value (two-proportion
@@ -34,7 +35,6 @@ from opencx.journeys.touchpoints import DIGITAL_CHANNELS, Touchpoint, Touchpoint
 from opencx.warehouse import Warehouse
 
 SignalKind = Literal["effort", "drop_off", "feedback"]
-_NEGATIVE = {"nps": ("<=", 6), "csat": ("<=", 2), "ces": (">=", 5)}
 
 
 @dataclass(frozen=True)
@@ -299,7 +299,7 @@ def _feedback_signals(
     negative = ibis.cases(
         ((kind == "nps") & (score <= 6), 1),
         ((kind == "csat") & (score <= 2), 1),
-        ((kind == "ces") & (score >= 5), 1),
+        ((kind == "ces") & (score <= 3), 1),
         else_=0,
     )
     rows = answers.mutate(

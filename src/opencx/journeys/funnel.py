@@ -266,7 +266,7 @@ def _attach(left: ir.Table, right: ir.Table, keys: list[str], columns: list[str]
     on = [left[c] == right[f"_key_{c}"] for c in keys]
     joined = left.left_join(right, on).select(left, *(right[c] for c in columns))
     # A fresh relation: chaining further joins onto this one trips the same problem.
-    return joined.view().select(*left.columns, *columns)
+    return joined.view()
 
 
 def _without_excluded(

@@ -147,4 +147,54 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        "voice of the customer: survey invitations, closed-loop cases",
+        """
+        CREATE TABLE survey_invitations (
+            id VARCHAR PRIMARY KEY,
+            token_hash VARCHAR NOT NULL UNIQUE,
+            survey_id VARCHAR NOT NULL,
+            survey_type VARCHAR,
+            person_id VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            touchpoint VARCHAR,
+            trigger_message_id VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            status VARCHAR NOT NULL DEFAULT 'sent',
+            answered_at TIMESTAMPTZ,
+            score INTEGER
+        );
+        CREATE SEQUENCE case_number START 1;
+        CREATE TABLE cases (
+            id VARCHAR PRIMARY KEY,
+            person_id VARCHAR NOT NULL,
+            source_message_id VARCHAR NOT NULL UNIQUE,
+            rule VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            survey_id VARCHAR,
+            survey_type VARCHAR,
+            score INTEGER,
+            comment VARCHAR,
+            touchpoint VARCHAR,
+            queue VARCHAR NOT NULL,
+            owner VARCHAR,
+            priority VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            opened_at TIMESTAMPTZ NOT NULL,
+            due_at TIMESTAMPTZ NOT NULL,
+            first_action_at TIMESTAMPTZ,
+            resolved_at TIMESTAMPTZ,
+            root_cause VARCHAR,
+            follow_up_invitation VARCHAR
+        );
+        CREATE TABLE case_notes (
+            case_id VARCHAR NOT NULL,
+            noted_at TIMESTAMPTZ NOT NULL,
+            author VARCHAR NOT NULL,
+            text VARCHAR NOT NULL
+        );
+        """,
+    ),
 )

@@ -1,0 +1,44 @@
+"""Durations as people write them ("7d", "48h", "90m") and back."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from opencx.errors import InvalidInput
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str | timedelta, *, field: str = "window") -> timedelta:
+    """`timedelta` from "7d", "48h", "30m", "90s" or "2w".
+
+    >>> parse_duration("48h")
+    datetime.timedelta(days=2)
+    """
+    if isinstance(text, timedelta):
+        value = text
+    else:
+        match = _DURATION.fullmatch(str(text))
+        if not match:
+            raise InvalidInput(
+                f"{field} {text!r} must be a number and a unit: s, m, h, d or w (e.g. 7d, 48h)"
+            )
+        value = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if value <= timedelta(0) or value > timedelta(days=3660):
+        raise InvalidInput(f"{field} {text!r} must be more than 0 and at most 10 years")
+    return value
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest exact spelling: `7d`, `36h`, `90m`, `45s` (`0` for nothing).
+
+    >>> format_duration(timedelta(hours=48))
+    '2d'
+    """
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s" if seconds else "0"
