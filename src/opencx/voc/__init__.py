@@ -65,6 +65,7 @@ from opencx.voc.surveys import (
     parse_survey,
     save_survey,
 )
+from opencx.voc.triggers import InvitationRun, run_schedule, run_trigger
 
 __all__ = [
     "ANALYSER_NAMES",
@@ -80,6 +81,7 @@ __all__ = [
     "EmbeddingAnalyser",
     "Evaluation",
     "Invitation",
+    "InvitationRun",
     "IssuedInvitation",
     "LexiconAnalyser",
     "LexiconCalibration",
@@ -117,6 +119,8 @@ __all__ = [
     "person_fields",
     "rank_negative_themes",
     "root_causes",
+    "run_schedule",
+    "run_trigger",
     "save_survey",
     "tag_themes",
     "theme_id",
