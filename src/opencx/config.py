@@ -83,8 +83,9 @@ class Settings(BaseSettings):
         default=30.0, description="How often the server refreshes the profiles summary table."
     )
     public_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Base URL of this server as customers reach it (links in survey emails).",
+        default="",
+        description="Base URL of this server as customers reach it (links in survey emails); "
+        "empty: the URL the request came in on.",
     )
     survey_wait_days: float = Field(
         default=7, ge=0, description="Global waiting time between any two survey invitations."

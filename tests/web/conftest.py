@@ -30,6 +30,8 @@ class BrandServer:
     server: LiveServer
     email: str
     phone: str
+    others: tuple[str, ...] = ()
+    """Emails of other known customers, for tests that need a fresh person."""
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +49,16 @@ def brand_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrandServ
             "SELECT email, phone FROM profiles WHERE len(channels) >= 3 AND phone IS NOT NULL "
             "ORDER BY event_count DESC LIMIT 1"
         ).fetchall()[0]
+        others = tuple(
+            row[0]
+            for row in store.con.execute(
+                "SELECT email FROM profiles WHERE email IS NOT NULL AND email <> ? "
+                "ORDER BY profile_id LIMIT 5",
+                [email],
+            ).fetchall()
+        )
     server = start_server(db, key, token)
-    yield BrandServer(server, email, phone)
+    yield BrandServer(server, email, phone, others)
     server.process.terminate()
     server.process.wait(10)
 

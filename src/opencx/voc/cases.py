@@ -24,7 +24,7 @@ from opencx.errors import InvalidInput, NotFound
 from opencx.ingest import Ingestor
 from opencx.store import fetch_one, put_document
 from opencx.voc._sentiment import LexiconAnalyser
-from opencx.voc.invitations import IssuedInvitation, emit, invite
+from opencx.voc.invitations import Answer, IssuedInvitation, answer, emit, invite
 from opencx.voc.surveys import SURVEY, Survey, get_survey, parse_survey
 
 Status = Literal["open", "in_progress", "waiting_on_customer", "resolved"]
@@ -440,3 +440,36 @@ def root_causes(con: duckdb.DuckDBPyConnection) -> list[RootCause]:
         for code, items in groups.items()
     ]
     return sorted(out, key=lambda r: (-r.customers, r.code))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An answer, and the case it opened (if it broke a rule)."""
+
+    answer: Answer
+    case: Case | None
+
+
+def record_answer(
+    ingestor: Ingestor,
+    token: str,
+    answers: dict[str, Any],
+    *,
+    channel: str | None = None,
+    now: datetime | None = None,
+    queue: str = "customer-care",
+    sla_hours: dict[str, float] | None = None,
+) -> Recorded:
+    """Answer an invitation and close the loop at once: an unhappy answer opens a case."""
+    now = now or datetime.now(UTC)
+    got = answer(ingestor, token, answers, channel=channel, now=now)
+    props: dict[str, Any] = {
+        "survey_id": got.survey.id, "survey_type": got.survey.survey_type, "score": got.score,
+        "comment": got.comment, "touchpoint": got.invitation.touchpoint,
+        "sentiment_score": got.sentiment[0] if got.sentiment else None,
+    }  # fmt: skip
+    case = open_case(
+        ingestor, person_id=got.invitation.person_id, source_message_id=got.message_id,
+        properties=props, now=now, queue=queue, sla_hours=sla_hours,
+    )  # fmt: skip
+    return Recorded(got, case)

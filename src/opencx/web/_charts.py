@@ -9,12 +9,14 @@ from html import escape
 PALETTE = ("#2563eb", "#0891b2", "#7c3aed", "#db2777", "#ea580c", "#16a34a", "#ca8a04", "#475569")
 
 
-def bar_chart(items: Sequence[tuple[str, float]], *, width: int = 520, unit: str = "") -> str:
-    """Horizontal bars with their labels and values."""
+def bar_chart(
+    items: Sequence[tuple[str, float]], *, width: int = 520, unit: str = "", signed: bool = False
+) -> str:
+    """Horizontal bars with their labels and values (`signed`: negative ones in red)."""
     if not items:
         return '<p class="muted">No data yet.</p>'
     row, label_w, value_w = 26, 150, 80
-    top = max(v for _, v in items) or 1
+    top = max(abs(v) for _, v in items) or 1
     bar_w = width - label_w - value_w
     height = row * len(items) + 4
     parts = [
@@ -23,8 +25,8 @@ def bar_chart(items: Sequence[tuple[str, float]], *, width: int = 520, unit: str
     ]
     for i, (label, value) in enumerate(items):
         y = i * row + 2
-        w = max(2.0, bar_w * value / top)
-        color = PALETTE[i % len(PALETTE)]
+        w = max(2.0, bar_w * abs(value) / top)
+        color = ("#dc2626" if value < 0 else "#16a34a") if signed else PALETTE[i % len(PALETTE)]
         parts.append(
             f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" class="lbl">'
             f"{escape(label)}</text>"
@@ -64,6 +66,47 @@ def area_chart(points: Sequence[tuple[datetime, float]], *, width: int = 720) ->
         parts.append(
             f'<text x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}" class="lbl">'
             f"{points[i][0]:%b %d}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_chart(points: Sequence[tuple[str, float]], *, width: int = 520, unit: str = "") -> str:
+    """A score over time: a line through labelled points, with its range."""
+    if len(points) < 2:
+        return '<p class="muted">Not enough periods for a trend yet.</p>'
+    height, pad_l, pad_b, pad_t = 160, 44, 22, 10
+    values = [v for _, v in points]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    n = len(points) - 1
+    inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return pad_l + inner_w * i / n, pad_t + inner_h * (1 - (v - low) / span)
+
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(values)))
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="trend" xmlns="http://www.w3.org/2000/svg">',
+        f'<polyline points="{line}" fill="none" stroke="#2563eb" stroke-width="1.8"/>',
+        f'<text x="{pad_l - 6}" y="{pad_t + 10}" text-anchor="end" class="val">'
+        f"{high:,.1f}{unit}</text>",
+        f'<text x="{pad_l - 6}" y="{pad_t + inner_h}" text-anchor="end" class="val">'
+        f"{low:,.1f}{unit}</text>",
+    ]
+    for i, (label, value) in enumerate(points):
+        x, y = xy(i, value)
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#2563eb">'
+            f"<title>{escape(label)}: {value:,.1f}{unit}</title></circle>"
+        )
+    for i in sorted({0, n // 2, n}):
+        x, _ = xy(i, low)
+        anchor = "start" if i == 0 else "end" if i == n else "middle"
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}" class="lbl">'
+            f"{escape(points[i][0])}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

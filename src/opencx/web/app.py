@@ -34,6 +34,8 @@ from opencx.profiles import (
     timeline,
 )
 from opencx.types import CHANNELS, EVENT_TYPES
+from opencx.voc import list_cases
+from opencx.voc.reports import answers_of
 from opencx.web import _charts, _format
 
 HERE = Path(__file__).parent
@@ -213,6 +215,8 @@ def customer(request: Request, profile_id: str) -> HTMLResponse:
         person=person,
         recent=recent_activity(viewer.con, person.id, now=now),
         entries=timeline(viewer.con, person.id, limit=PAGE),
+        cases=list_cases(viewer.con, person_id=person.id, limit=20),
+        answers=answers_of(viewer.state.warehouse(), person.id, limit=5),
         page=PAGE,
         now=now,
         channels=CHANNELS,
@@ -255,8 +259,6 @@ def customer_timeline(
 
 # -- pages later work fills ----------------------------------------------------
 _PENDING = {
-    "/voc": ("Voice of the customer", "analyst", "Surveys, verbatims, themes and sentiment"),
-    "/cases": ("Cases", "agent", "The closed-loop queue of cases"),
     "/segments": ("Segments", "analyst", "Segments, RFM, lifetime value and profitability"),
     "/policy": ("Contact policy", "analyst", "Triggers, contact budgets, quiet hours, decisions"),
 }
@@ -426,10 +428,11 @@ class SecurityHeaders:
 
 def install(app: FastAPI) -> None:
     """Add the web app's pages, static files and error pages to `app`."""
-    from opencx.web import journeys  # its pages use this module's helpers
+    from opencx.web import journeys, voc  # their pages use this module's helpers
 
     app.include_router(router)
     app.include_router(journeys.router)
+    app.include_router(voc.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders)
 
