@@ -30,12 +30,14 @@ from opencx.cli._common import (
     settings_for,
 )
 from opencx.cli.journeys import journeys_app, touchpoints_app
+from opencx.cli.voc import cases_app, surveys_app
 from opencx.errors import InvalidInput, NotFound
 from opencx.identity import parse_identifier, rebuild, split
 from opencx.ingest import Ingestor, SourceContext, import_file, parse_mapping, replay_failed
 from opencx.profiles import find_profiles, get_profile, refresh_profiles, timeline
 from opencx.store import Store
 from opencx.types import CHANNELS, ROLES
+from opencx.voc import open_cases_from_answers
 
 app = typer.Typer(
     help="OpenCX: customer-experience management on one interaction log.",
@@ -56,6 +58,8 @@ app.add_typer(failed_app, name="failed-events")
 app.add_typer(users_app, name="users")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(touchpoints_app, name="touchpoints")
+app.add_typer(surveys_app, name="surveys")
+app.add_typer(cases_app, name="cases")
 
 
 @app.command()
@@ -234,12 +238,22 @@ def import_(
             "--map email=customer_email --map timestamp=called_at --map properties.topic=topic",
         ),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="TARGET=VALUE on every row, e.g. a survey export: --set 'event=Survey "
+            "Responded' --set properties.survey_type=nps --set properties.survey_id=nps-q3",
+        ),
+    ] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv, tsv or parquet.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Import a file of interactions (call-center logs, store visits, CRM exports)."""
+    """Import a file of interactions (call-center logs, store visits, CRM exports, survey
+    exports); unhappy survey answers open closed-loop cases."""
     settings = settings_for(db)
     mapping = parse_mapping(map_ or [])
+    constants = parse_mapping(set_ or [])
     with open_store(settings) as store:
         from opencx.access import get_source
 
@@ -247,13 +261,17 @@ def import_(
         ingestor = Ingestor(store, settings)
         with progress_bar(f"importing {escape(file.name)}") as update:
             report = import_file(
-                ingestor, file, SourceContext(src.name, src.channel), mapping=mapping, fmt=fmt,
-                progress=update,
+                ingestor, file, SourceContext(src.name, src.channel), mapping=mapping,
+                constants=constants, fmt=fmt, progress=update,
             )  # fmt: skip
         refresh_profiles(store.con)
+        cases = open_cases_from_answers(
+            ingestor, queue=settings.case_queue, sla_hours=settings.case_sla_hours
+        )
     console.print(
         f"{report.rows} rows: {report.accepted} stored, {report.duplicates} already stored, "
         f"{report.rejected} rejected (see `opencx failed-events list`)"
+        + (f"; {cases} closed-loop cases opened" if cases else "")
     )
 
 

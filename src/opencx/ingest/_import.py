@@ -157,15 +157,22 @@ def import_file(
     source: SourceContext,
     *,
     mapping: Mapping[str, str] | None = None,
+    constants: Mapping[str, str] | None = None,
     fmt: str | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import one file through the ingestion pipeline; bad rows go to failed_events."""
+    """Import one file through the ingestion pipeline; bad rows go to failed_events.
+
+    `constants` sets a target to the same value on every row of a CSV or Parquet file,
+    e.g. a survey export: `{"event": "Survey Responded", "properties.survey_type": "nps"}`.
+    """
     if not path.is_file():
         raise InvalidInput(f"file {path} does not exist")
     kind = _detect_format(path, fmt)
     if kind not in ("jsonl", "csv", "tsv", "parquet"):
         raise InvalidInput(f"format must be jsonl, csv, tsv or parquet, got {kind!r}")
+    if constants and kind == "jsonl":
+        raise InvalidInput("--set applies to CSV and Parquet rows; JSONL lines are messages")
     if kind != "jsonl" and not mapping:
         raise InvalidInput(
             "a CSV or Parquet import needs a column map: --map event=COLUMN --map email=COLUMN "
@@ -215,6 +222,10 @@ def import_file(
             message: Any = raw
         elif kind == "jsonl":
             message = raw
+        elif constants:
+            fixed = {f"\0{target}": value for target, value in constants.items()}
+            both = {**(mapping or {}), **{target: f"\0{target}" for target in constants}}
+            message = row_to_message({**raw, **fixed}, both)
         else:
             message = row_to_message(raw, mapping or {})
         chunk.append(message)
