@@ -136,7 +136,7 @@ def run(requests: int = 1000, rounds: int = 3) -> dict[str, Any]:
             "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
             "Content-Type": "application/json",
         }
-        env = {**os.environ, "OPENCX_PROFILES_REFRESH_S": "0"}
+        env = {**os.environ, "OPENCX_PROFILES_REFRESH_S": "0", "OPENCX_VOC_EVERY_S": "0"}
         bare_port, port = free_port(), free_port()
         bare = _serve(
             ["-m", "uvicorn", "bench._bare:app", "--port", str(bare_port), "--log-level",

@@ -122,7 +122,7 @@ class LiveServer:
 
 def start_server(db: Path, write_key: str, admin_token: str, timeout: float = 30) -> LiveServer:
     port = free_port()
-    env = {**os.environ, "OPENCX_PROFILES_REFRESH_S": "0"}
+    env = {**os.environ, "OPENCX_PROFILES_REFRESH_S": "0", "OPENCX_VOC_EVERY_S": "0"}
     log = db.with_suffix(f".{port}.log")
     with log.open("wb") as out:
         process = subprocess.Popen(

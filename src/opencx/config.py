@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         description="Time to resolve a closed-loop case, by priority.",
     )
     case_queue: str = Field(default="customer-care", description="Queue new cases go to.")
+    voc_every_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often the server sends due survey invitations and opens cases for "
+        "new answers (0: never).",
+    )
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @classmethod

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from opencx.access import Source, Token, source_for_write_key, token_for_secret
@@ -15,6 +16,7 @@ from opencx.config import Settings
 from opencx.ingest import Ingestor
 from opencx.profiles import refresh_profiles
 from opencx.store import Store
+from opencx.voc import list_surveys, open_cases_from_answers, run_schedule, run_trigger
 from opencx.warehouse import Warehouse, embedded
 
 log = logging.getLogger("opencx.api")
@@ -33,6 +35,7 @@ class ServerState:
     _tokens: dict[str, tuple[Token | None, float]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _refresher: threading.Thread | None = None
+    _voc: threading.Thread | None = None
     _local: threading.local = field(default_factory=threading.local)
 
     @classmethod
@@ -51,12 +54,36 @@ class ServerState:
                 target=self._refresh_loop, name="opencx-profiles", daemon=True
             )
             self._refresher.start()
+        if self.settings.voc_every_s > 0:
+            self._voc = threading.Thread(target=self._voc_loop, name="opencx-voc", daemon=True)
+            self._voc.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._refresher is not None:
-            self._refresher.join()
+        for worker in (self._refresher, self._voc):
+            if worker is not None:
+                worker.join()
         self.ingestor.stop()
+
+    def _voc_loop(self) -> None:
+        """Send the survey invitations that are due and close the loop on new answers."""
+        wait = timedelta(days=self.settings.survey_wait_days)
+        since: datetime | None = None
+        while not self._stop.wait(self.settings.voc_every_s):
+            started = datetime.now(UTC)
+            try:
+                for survey in list_surveys(self.store.cursor()):
+                    if survey.trigger is not None and survey.schedule is None:
+                        run_trigger(self.ingestor, survey, global_wait=wait)
+                    elif survey.schedule is not None:
+                        run_schedule(self.ingestor, survey, global_wait=wait)
+                open_cases_from_answers(
+                    self.ingestor, since=since, queue=self.settings.case_queue,
+                    sla_hours=self.settings.case_sla_hours,
+                )  # fmt: skip
+                since = started - timedelta(hours=1)  # late-committed answers, once more
+            except Exception:  # the next round retries; never take the server down
+                log.exception("survey invitations or case opening failed")
 
     def _refresh_loop(self) -> None:
         last_flushes = -1
