@@ -133,10 +133,14 @@ def check_eligibility(
         )
     wait, why = _wait_for(con, survey, person, global_wait)
     if wait > timedelta(0):
+        # Invitations sent by OpenCX, and any others in the log (imports, other tools).
         last = con.execute(
             "SELECT survey_id, created_at FROM survey_invitations WHERE person_id = ? "
-            "AND created_at > ? ORDER BY created_at DESC LIMIT 1",
-            [person, now - wait],
+            "AND created_at > ? UNION ALL "
+            "SELECT json_extract_string(properties, '$.survey_id'), timestamp "
+            "FROM analytics_events WHERE person_id = ? AND event = 'Survey Invited' "
+            "AND timestamp > ? ORDER BY 2 DESC LIMIT 1",
+            [person, now - wait, person, now - wait],
         ).fetchall()
         if last:
             other, at = last[0]
