@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import duckdb
+import yaml
 
 from opencx.access import add_source, add_user, create_token, list_sources, list_users
 from opencx.config import Settings
@@ -17,6 +18,7 @@ from opencx.ingest import Ingestor, SourceContext, ValidatedBatch, now_us
 from opencx.journeys import save_journey_design, touchpoint_model
 from opencx.profiles import refresh_profiles
 from opencx.store import Store, fetch_one
+from opencx.voc import open_cases_from_answers, save_survey
 from opencx.warehouse import embedded
 
 Progress = Callable[[int, int], None]
@@ -109,6 +111,12 @@ def load_demo(
     warehouse = embedded(con)
     design = resources.files("opencx.demo").joinpath("northwind_journey.yaml").read_text()
     save_journey_design(con, design, touchpoint_model(con, warehouse), by="demo")
+    surveys = yaml.safe_load(
+        resources.files("opencx.demo").joinpath("northwind_surveys.yaml").read_text()
+    )
+    for survey in surveys["surveys"]:
+        save_survey(con, survey, by="demo")
+    open_cases_from_answers(ingestor, queue=settings.case_queue, sla_hours=settings.case_sla_hours)
     _token, secret = create_token(con, "demo-admin", "admin")
     users = []
     for role in ("admin", "agent"):

@@ -19,12 +19,21 @@ from typing import Any, Literal
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from opencx.errors import InvalidInput, NotFound
 from opencx.ingest import Ingestor
-from opencx.store import fetch_one, put_document
+from opencx.store import put_document
 from opencx.voc._sentiment import LexiconAnalyser
-from opencx.voc.invitations import Answer, IssuedInvitation, answer, emit, invite
+from opencx.voc.invitations import (
+    Answer,
+    IssuedInvitation,
+    PersonEvent,
+    answer,
+    emit,
+    emit_many,
+    invite,
+)
 from opencx.voc.surveys import SURVEY, Survey, get_survey, parse_survey
 
 Status = Literal["open", "in_progress", "waiting_on_customer", "resolved"]
@@ -154,38 +163,90 @@ def open_case(
     rules: tuple[CaseRule, ...] = DEFAULT_RULES,
 ) -> Case | None:
     """Open a case for an answer that breaks a rule; None if none does or one exists."""
-    matched = match_rule(properties, rules)
-    if matched is None:
-        return None
-    rule, reason, priority = matched
-    sla = (sla_hours or {"high": 24, "normal": 72}).get(priority, 72)
-    con = ingestor.store.cursor()
-    with ingestor.store.write_lock:
-        if fetch_one(
-            con.execute("SELECT id FROM cases WHERE source_message_id = ?", [source_message_id])
-        ):
-            return None
-        number = fetch_one(con.execute("SELECT nextval('case_number')"))
-        case_id = f"case-{int(number[0]) if number else 0:06d}"
-        due = now + timedelta(hours=sla)
-        score = properties.get("score")
-        con.execute(
-            f"INSERT INTO cases ({_COLUMNS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 'open', ?, ?, NULL, NULL, NULL, NULL)",
-            [case_id, person_id, source_message_id, rule.name, reason,
-             properties.get("survey_id"), properties.get("survey_type"),
-             None if score is None else int(score), properties.get("comment"),
-             properties.get("touchpoint"), queue, priority, now, due],
-        )  # fmt: skip
-    emit(
-        ingestor, person_id, "Case Opened",
-        {"case_id": case_id, "reason": reason, "rule": rule.name, "priority": priority,
-         "queue": queue, "due_at": due.isoformat(), "survey_id": properties.get("survey_id"),
-         "touchpoint": properties.get("touchpoint")},
-        channel="phone" if queue == "contact-center" else "email",
-        message_id=f"case-opened:{case_id}", at=now,
+    opened = open_cases(
+        ingestor, [(person_id, source_message_id, properties, now)], queue=queue,
+        sla_hours=sla_hours, rules=rules,
     )  # fmt: skip
-    return get_case(con, case_id)
+    return get_case(ingestor.store.cursor(), opened[0]) if opened else None
+
+
+def open_cases(
+    ingestor: Ingestor,
+    answers: list[tuple[str, str, dict[str, Any], datetime]],
+    *,
+    queue: str = "customer-care",
+    sla_hours: dict[str, float] | None = None,
+    rules: tuple[CaseRule, ...] = DEFAULT_RULES,
+) -> list[str]:
+    """Open cases for (person, answer message id, answer properties, when) that break a
+    rule and have none yet, in one transaction and one batch of timeline events."""
+    sla = sla_hours or {"high": 24, "normal": 72}
+    con = ingestor.store.cursor()
+    rows: list[dict[str, Any]] = []
+    events: list[PersonEvent] = []
+    with ingestor.store.write_lock:
+        existing = {
+            r[0]
+            for r in con.execute(
+                "SELECT source_message_id FROM cases WHERE source_message_id IN "
+                "(SELECT unnest(?::VARCHAR[]))",
+                [[a[1] for a in answers]],
+            ).fetchall()
+        }
+        for person, message_id, props, at in answers:
+            matched = match_rule(props, rules)
+            if matched is None or message_id in existing:
+                continue
+            existing.add(message_id)
+            rule, reason, priority = matched
+            score = props.get("score")
+            rows.append({
+                "person_id": person, "source_message_id": message_id, "rule": rule.name,
+                "reason": reason, "survey_id": props.get("survey_id"),
+                "survey_type": props.get("survey_type"),
+                "score": None if score is None else int(float(score)),
+                "comment": props.get("comment"), "touchpoint": props.get("touchpoint"),
+                "queue": queue, "priority": priority, "opened_at": at,
+                "due_at": at + timedelta(hours=sla.get(priority, 72)),
+            })  # fmt: skip
+        if not rows:
+            return []
+        numbers = con.execute("SELECT nextval('case_number') FROM range(?)", [len(rows)]).fetchall()
+        for row, (number,) in zip(rows, numbers, strict=True):
+            row["id"] = f"case-{int(number):06d}"
+        con.register("_new_cases", pa.Table.from_pylist(rows))
+        try:
+            con.execute(
+                "INSERT INTO cases (id, person_id, source_message_id, rule, reason, survey_id, "
+                "survey_type, score, comment, touchpoint, queue, priority, status, opened_at, "
+                "due_at) SELECT id, person_id, source_message_id, rule, reason, survey_id, "
+                "survey_type, score, comment, touchpoint, queue, priority, 'open', opened_at, "
+                "due_at FROM _new_cases"
+            )
+        finally:
+            con.unregister("_new_cases")
+    for row in rows:
+        events.append(
+            PersonEvent(
+                row["person_id"],
+                "Case Opened",
+                {
+                    "case_id": row["id"],
+                    "reason": row["reason"],
+                    "rule": row["rule"],
+                    "priority": row["priority"],
+                    "queue": queue,
+                    "due_at": row["due_at"].isoformat(),
+                    "survey_id": row["survey_id"],
+                    "touchpoint": row["touchpoint"],
+                },
+                "email",
+                f"case-opened:{row['id']}",
+                row["opened_at"],
+            )  # fmt: skip
+        )
+    emit_many(ingestor, events)
+    return [row["id"] for row in rows]
 
 
 def get_case(con: duckdb.DuckDBPyConnection, case_id: str) -> Case:
@@ -346,20 +407,14 @@ def open_cases_from_answers(
         params.append(since)
     rows = con.execute(sql + " ORDER BY e.timestamp", params).fetchall()
     analyser = LexiconAnalyser()
-    opened = 0
+    found = []
     for person, message_id, at, raw in rows:
         props = orjson.loads(raw) if raw else {}
         comment = props.get("comment")
         if comment and "sentiment_score" not in props:
             props["sentiment_score"] = analyser.analyse([str(comment)])[0].score
-        if match_rule(props) is None:
-            continue
-        case = open_case(
-            ingestor, person_id=person, source_message_id=message_id, properties=props,
-            now=at, queue=queue, sla_hours=sla_hours,
-        )  # fmt: skip
-        opened += case is not None
-    return opened
+        found.append((person, message_id, props, at))
+    return len(open_cases(ingestor, found, queue=queue, sla_hours=sla_hours)) if found else 0
 
 
 @dataclass(frozen=True)

@@ -172,15 +172,53 @@ def check_eligibility(
 
 def person_fields(con: duckdb.DuckDBPyConnection, person_id: str) -> dict[str, Any]:
     """Segment fields that resolve to this person: their most trusted identifier."""
-    ids = get_profile(con, person_id).identifiers
-    if ids.get("user_id"):
-        return {"userId": ids["user_id"][0]}
-    if ids.get("anonymous_id"):
-        return {"anonymousId": ids["anonymous_id"][0]}
+    rows = con.execute(
+        "SELECT i.kind, i.value FROM identities i LEFT JOIN profile_merges m "
+        "ON i.profile_id = m.profile_id WHERE coalesce(m.canonical_id, i.profile_id) = ? "
+        "ORDER BY i.seq",
+        [canonical_id(con, person_id)],
+    ).fetchall()
+    found: dict[str, str] = {}
+    for kind, value in rows:
+        found.setdefault(kind, value)
+    if "user_id" in found:
+        return {"userId": found["user_id"]}
+    if "anonymous_id" in found:
+        return {"anonymousId": found["anonymous_id"]}
     for kind in ("email", "phone"):
-        if ids.get(kind):
-            return {"context": {"traits": {kind: ids[kind][0]}}}
+        if kind in found:
+            return {"context": {"traits": {kind: found[kind]}}}
     raise InvalidInput(f"profile {person_id!r} has no identifier to address an event to")
+
+
+@dataclass(frozen=True)
+class PersonEvent:
+    """An event OpenCX itself writes about a person (an invitation, a case change)."""
+
+    person_id: str
+    event: str
+    properties: dict[str, Any]
+    channel: str
+    message_id: str
+    at: datetime
+
+
+def emit_many(ingestor: Ingestor, events: list[PersonEvent]) -> None:
+    """Write events about people through the normal ingestion path, in one batch."""
+    con = ingestor.store.cursor()
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        message = person_fields(con, e.person_id)
+        context = {**message.pop("context", {}), "channel": e.channel}
+        message.update(
+            type="track", event=e.event, properties=e.properties, context=context,
+            messageId=e.message_id, timestamp=e.at.astimezone(UTC).isoformat(),
+        )  # fmt: skip
+        by_channel.setdefault(e.channel, []).append(message)
+    for channel, messages in by_channel.items():
+        result = ingestor.ingest(messages, SourceContext(SOURCE, channel, origin="voc"))
+        if result.rejected:
+            raise InvalidInput(f"{result.rejected} events were refused: {result.errors}")
 
 
 def emit(
@@ -194,15 +232,7 @@ def emit(
     at: datetime,
 ) -> None:
     """Write one event about a person through the normal ingestion path (deduplicated)."""
-    message = person_fields(ingestor.store.cursor(), person_id)
-    context = {**message.pop("context", {}), "channel": channel}
-    message.update(
-        type="track", event=event, properties=properties, context=context,
-        messageId=message_id, timestamp=at.astimezone(UTC).isoformat(),
-    )  # fmt: skip
-    result = ingestor.ingest([message], SourceContext(SOURCE, channel, origin="voc"))
-    if result.rejected:
-        raise InvalidInput(f"{event} was refused: {result.errors}")
+    emit_many(ingestor, [PersonEvent(person_id, event, properties, channel, message_id, at)])
 
 
 def invite(
