@@ -1,7 +1,8 @@
 """The months of one known customer across channels, and of one anonymous visitor.
 
 Order matters: devices and their sign-in moments come first, then whether and when the
-customer leaves (a failed password reset can hasten it), then everything they do until then.
+customer leaves (a failed password reset can hasten it), then everything they do until then,
+and last the surveys all that calls for (so they change nothing else).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from opencx.demo._messaging import (
     sms_alerts,
 )
 from opencx.demo._people import Customer, Device, Visitor
+from opencx.demo._surveys import send_surveys
 
 MONTH_MS = 30 * DAY_MS
 # Baseline contacts with other causes; password calls happen without any failure too.
@@ -65,7 +67,8 @@ def _count(rng: random.Random, mean: float) -> int:
 
 
 def live(log: Log, clock: Clock, rng: random.Random, c: Customer) -> None:
-    """Everything one customer does in the period, across every channel."""
+    """Everything one customer does in the period, across every channel, and the surveys."""
+    first_row = len(log.rows)
     c.stop_ms = clock.end_ms
     months_active = (clock.end_ms - c.begin_ms) / MONTH_MS
     _schedule_devices(clock, rng, c, months_active)
@@ -90,6 +93,7 @@ def live(log: Log, clock: Clock, rng: random.Random, c: Customer) -> None:
         sms_alerts(log, clock, rng, c)
     if c.stop_ms < clock.end_ms:
         _cancel(log, clock, rng, c)
+    send_surveys(log, clock, rng, c, log.rows[first_row:])
 
 
 def _period(ms: int, clock: Clock) -> str:

@@ -14,13 +14,14 @@ Row = tuple[int, int, str, dict[str, Any]]
 class Log:
     """Messages of one run with their epoch-ms times; anything outside the period is dropped."""
 
-    __slots__ = ("end_ms", "iso", "rows", "start_ms")
+    __slots__ = ("end_ms", "iso", "references", "rows", "start_ms")
 
     def __init__(self, start_ms: int, end_ms: int, iso: Callable[[int], str]) -> None:
         self.start_ms = start_ms
         self.end_ms = end_ms
         self.iso = iso
         self.rows: list[Row] = []
+        self.references: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
 
     def add(self, ms: int, source: str, message: dict[str, Any]) -> bool:
         """Keep `message`, timestamped, if it falls in the period; True if kept.
@@ -35,6 +36,25 @@ class Log:
             rows.append((ms, len(rows), source, message))
             return True
         return False
+
+    def refer(self, properties: dict[str, Any], key: str, message: dict[str, Any]) -> None:
+        """Set `properties[key]` to the messageId of `message`, a message this log kept, once
+        messages are numbered (a survey invitation names the interaction it asks about)."""
+        properties[key] = ""
+        self.references.append((properties, key, message))
+
+    def in_time_order(self) -> list[Row]:
+        """The rows sorted by time, each message numbered `demo-00000001` on, references filled.
+
+        Sorting by (time, order made) never compares messages: the pair is unique.
+        """
+        rows = self.rows
+        rows.sort()
+        for number, row in enumerate(rows, 1):
+            row[3]["messageId"] = f"demo-{number:08d}"
+        for properties, key, message in self.references:
+            properties[key] = message["messageId"]
+        return rows
 
 
 def by_traits(

@@ -4,9 +4,11 @@ and stores: a deterministic stream of Segment messages to ingest like any real s
 It has what real data has: visitors who never sign in; customers who browse anonymously
 and sign in later, on more than one device; a contact center and stores that know people
 only by a phone number (written their own way) or an account number; weekly, daily and
-yearly rhythms with a Black-Friday rush; churn. And a problem to find: after app release
-5.2.0, password resets in the app often fail (the SMS code never arrives), and the people
-it happens to call the contact center within two days.
+yearly rhythms with a Black-Friday rush; churn; surveys after purchases, contacts and
+password resets and each quarter, at most one a week, answered by a few with scores and
+comments. And a problem to find: after app release 5.2.0, password resets in the app often
+fail (the SMS code never arrives), the people it happens to call the contact center within
+two days, and it shows in their effort scores, their NPS and what they write.
 """
 
 from __future__ import annotations
@@ -98,12 +100,9 @@ def _build(clock: Clock, customers: int, seed: int) -> list[Row]:
     for n in range(1, round(customers * VISITORS_PER_CUSTOMER) + 1):
         rng = random.Random(f"northwind/{seed}/visitor/{n}")
         browse_anonymously(log, clock, rng, make_visitor(rng))
-    rows = log.rows
-    rows.sort()  # by (time, order made): the pair is unique, so messages are never compared
-    return rows
+    return log.in_time_order()
 
 
 def _messages(rows: list[Row]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for number, (_, _, source, message) in enumerate(rows, 1):
-        message["messageId"] = f"demo-{number:08d}"
+    for _, _, source, message in rows:
         yield source, message

@@ -243,7 +243,7 @@ def open_cases(
                 "email",
                 f"case-opened:{row['id']}",
                 row["opened_at"],
-            )  # fmt: skip
+            )
         )
     emit_many(ingestor, events)
     return [row["id"] for row in rows]
