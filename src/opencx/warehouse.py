@@ -70,6 +70,24 @@ class Warehouse:
     def profiles(self) -> ir.Table:
         return self.backend.table(PROFILES)
 
+    def survey_answers(self) -> ir.Table:
+        """Every `Survey Responded` event as person_id, at, channel, message_id, survey_id,
+        survey_type (lower case), score, touchpoint and comment."""
+        events = self.events()
+        rows = events.filter(events.event == "Survey Responded")
+        text = self.json_text
+        return rows.select(
+            "person_id",
+            "channel",
+            "message_id",
+            at=rows.timestamp,
+            survey_id=text(rows.properties, "survey_id"),
+            survey_type=text(rows.properties, "survey_type").lower(),
+            score=text(rows.properties, "score").cast("float64"),
+            touchpoint=text(rows.properties, "touchpoint"),
+            comment=text(rows.properties, "comment"),
+        )
+
     def json_text(self, doc: ir.StringValue, field: str) -> ir.StringValue:
         """The text of `doc.field` (NULL when absent), whatever the engine."""
         return _JSON_TEXT[self.engine](doc, f"$.{check_field_name(field)}")

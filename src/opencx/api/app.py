@@ -15,6 +15,7 @@ from opencx import __version__, web
 from opencx.api import admin, ingest, journeys, profiles, voc
 from opencx.api._state import ServerState
 from opencx.config import Settings, load_settings
+from opencx.documents import describe_errors
 from opencx.errors import InvalidInput, OpenCXError, Overloaded
 from opencx.store import Store
 
@@ -85,10 +86,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     @app.exception_handler(ValidationError)
     async def invalid_request(request: Request, exc: ValidationError) -> Response:
         # A request that passed the route's schema but not a library model's rules.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        return await opencx_error(request, InvalidInput(f"invalid request: {problems}"))
+        message = f"invalid request: {describe_errors(exc)}"
+        return await opencx_error(request, InvalidInput(message))
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     def healthz() -> dict[str, str]:

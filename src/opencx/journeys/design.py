@@ -28,12 +28,13 @@ import ibis.expr.datatypes as dt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opencx.documents import parse_document
 from opencx.durations import format_duration
 from opencx.errors import InvalidInput
 from opencx.journeys._time import parse_duration, utc
 from opencx.journeys.funnel import FunnelQuery, FunnelStep, run_funnel
 from opencx.journeys.paths import hops_expression
-from opencx.journeys.touchpoints import TouchpointModel, _validated
+from opencx.journeys.touchpoints import TouchpointModel
 from opencx.types import CHANNELS
 from opencx.warehouse import Warehouse
 
@@ -112,13 +113,9 @@ class JourneyDesign(BaseModel):
 
 def parse_design(text: str) -> JourneyDesign:
     """A designed journey from YAML, with errors naming the stage and field."""
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"journey design is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("journey design must be a mapping with 'name' and 'stages'")
-    return _validated(JourneyDesign, data, "journey design")  # type: ignore[no-any-return]
+    return parse_document(
+        JourneyDesign, text, "journey design", "a mapping with 'name' and 'stages'"
+    )
 
 
 @dataclass(frozen=True)
@@ -258,17 +255,14 @@ def _answers(
     start_at: datetime | None,
     end_at: datetime | None,
 ) -> dict[int, tuple[float | None, float | None, int]]:
-    events = warehouse.events()
-    answers = events.filter(events.event == "Survey Responded")
+    answers = warehouse.survey_answers()
     if start_at is not None:
-        answers = answers.filter(answers.timestamp >= start_at)
+        answers = answers.filter(answers.at >= start_at)
     if end_at is not None:
-        answers = answers.filter(answers.timestamp < end_at)
-    tp = warehouse.json_text(answers.properties, "touchpoint")
-    kind = warehouse.json_text(answers.properties, "survey_type").lower()
-    score = warehouse.json_text(answers.properties, "score").cast("float64")
+        answers = answers.filter(answers.at < end_at)
+    tp = answers.touchpoint
     stage = ibis.cases(*((tp == t, i) for t, i in stage_of.items()), else_=ibis.null("int64"))
-    rows = answers.mutate(stage=stage, kind=kind, score=score)
+    rows = answers.mutate(stage=stage, kind=answers.survey_type)
     rows = rows.filter(rows.stage.notnull() & rows.score.notnull())
     agg = (
         rows.group_by(["stage", "kind"])

@@ -288,24 +288,20 @@ def _feedback_signals(
     end_at: datetime | None,
     min_people: int,
 ) -> dict[str, Signal]:
-    events = warehouse.events()
-    answers = events.filter(events.event == "Survey Responded")
+    answers = warehouse.survey_answers()
     if start_at is not None:
-        answers = answers.filter(answers.timestamp >= start_at)
+        answers = answers.filter(answers.at >= start_at)
     if end_at is not None:
-        answers = answers.filter(answers.timestamp < end_at)
-    kind = warehouse.json_text(answers.properties, "survey_type").lower()
-    score = warehouse.json_text(answers.properties, "score").cast("float64")
+        answers = answers.filter(answers.at < end_at)
+    kind, score = answers.survey_type, answers.score
     negative = ibis.cases(
         ((kind == "nps") & (score <= 6), 1),
         ((kind == "csat") & (score <= 2), 1),
         ((kind == "ces") & (score <= 3), 1),
         else_=0,
     )
-    rows = answers.mutate(
-        touchpoint=warehouse.json_text(answers.properties, "touchpoint"), negative=negative
-    )
-    rows = rows.filter(rows.touchpoint.notnull() & score.notnull())
+    rows = answers.mutate(negative=negative)
+    rows = rows.filter(rows.touchpoint.notnull() & rows.score.notnull())
     stats = (
         rows.group_by("touchpoint")
         .aggregate(n=rows.person_id.nunique(), neg=rows.negative.sum(), answers=rows.count())

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 import ibis
 import ibis.expr.types as ir
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opencx.documents import parse_document
 from opencx.errors import InvalidInput
 from opencx.types import CHANNELS
 from opencx.warehouse import Warehouse
@@ -150,23 +151,9 @@ class TouchpointModel(BaseModel):
 
 def parse_touchpoints(text: str) -> TouchpointModel:
     """A touchpoint model from YAML, with errors naming the entry and field."""
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"touchpoint model is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("touchpoint model must be a mapping with a 'touchpoints' list")
-    return _validated(TouchpointModel, data, "touchpoint model")
-
-
-def _validated(model: type[BaseModel], data: dict[str, Any], what: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidInput(f"{what} is not valid: {problems}") from None
+    return parse_document(
+        TouchpointModel, text, "touchpoint model", "a mapping with a 'touchpoints' list"
+    )
 
 
 def infer_touchpoints(warehouse: Warehouse, *, min_events: int = 1) -> TouchpointModel:

@@ -43,17 +43,7 @@ class Verbatim:
 
 def answers(warehouse: Warehouse) -> ir.Table:
     """Every survey answer: person, time, channel, survey, type, score, touchpoint, comment."""
-    events = warehouse.events()
-    rows = events.filter(events.event == "Survey Responded")
-    text = warehouse.json_text
-    return rows.select(
-        "person_id", "channel", "message_id", at=rows.timestamp,
-        survey_id=text(rows.properties, "survey_id"),
-        survey_type=text(rows.properties, "survey_type").lower(),
-        score=text(rows.properties, "score").cast("float64"),
-        touchpoint=text(rows.properties, "touchpoint"),
-        comment=text(rows.properties, "comment"),
-    )  # fmt: skip
+    return warehouse.survey_answers()
 
 
 def _value(kind: str, t: ir.Table) -> ir.FloatingValue:

@@ -24,10 +24,11 @@ from typing import Any, Literal
 
 import duckdb
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opencx.documents import parse_document
 from opencx.durations import format_duration, parse_duration
-from opencx.errors import InvalidInput, NotFound
+from opencx.errors import NotFound
 from opencx.ingest import SCORE_RANGES
 from opencx.store import get_document, list_documents, put_document
 from opencx.types import CHANNELS
@@ -202,20 +203,7 @@ def _plain(value: Any) -> Any:
 
 def parse_survey(data: str | dict[str, Any]) -> Survey:
     """A survey from YAML text or a parsed mapping, with errors naming the field."""
-    if isinstance(data, str):
-        try:
-            data = yaml.safe_load(data) or {}
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"survey is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("a survey must be a mapping with id, name and questions")
-    try:
-        return Survey.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'survey'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidInput(f"survey is not valid: {problems}") from None
+    return parse_document(Survey, data, "survey", "a mapping with id, name and questions")
 
 
 def save_survey(
