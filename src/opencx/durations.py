@@ -42,3 +42,19 @@ def format_duration(delta: timedelta) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s" if seconds else "0"
+
+
+def describe_seconds(seconds: float | None, *, short: bool = False) -> str:
+    """A measured time for people: `2.5 days`, `1.0 hours`, `5 minutes` (`short`: `2.5 d`).
+
+    >>> describe_seconds(90_000), describe_seconds(300, short=True)
+    ('1.0 days', '5 min')
+    """
+    if seconds is None:
+        return ""
+    units = ("d", "h", "min") if short else ("days", "hours", "minutes")
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} {units[0]}"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} {units[1]}"
+    return f"{seconds / 60:.0f} {units[2]}"

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from opencx.config import Settings, load_settings
-from opencx.errors import OpenCXError
+from opencx.errors import InvalidInput, OpenCXError
 from opencx.store import Store
 
 console = Console()
@@ -74,3 +74,11 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
             progress.update(task, completed=done, total=total)
 
         yield update
+
+
+def read_text_file(file: Path) -> str:
+    """A UTF-8 file the user named, or one clear error."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None

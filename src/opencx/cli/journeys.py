@@ -12,7 +12,15 @@ from pydantic import TypeAdapter, ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from opencx.cli._common import DbOption, console, handles_errors, open_store, settings_for
+from opencx.cli._common import (
+    DbOption,
+    console,
+    handles_errors,
+    open_store,
+    read_text_file,
+    settings_for,
+)
+from opencx.durations import describe_seconds
 from opencx.errors import InvalidInput
 from opencx.journeys import (
     FunnelQuery,
@@ -62,13 +70,7 @@ def _bar(share: float) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    if value is None:
-        return ""
-    if value >= 86400:
-        return f"{value / 86400:.1f} d"
-    if value >= 3600:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 60:.0f} min"
+    return describe_seconds(value, short=True)
 
 
 def _print_funnel(result: FunnelResult) -> None:
@@ -284,7 +286,7 @@ def design_list(db: DbOption = None) -> None:
 @handles_errors
 def design_set(file: Path, db: DbOption = None) -> None:
     """Save a designed journey from a YAML file (replaces one of the same name)."""
-    text = _read(file)
+    text = read_text_file(file)
     with open_store(settings_for(db)) as store:
         warehouse = embedded(store.con)
         design = save_journey_design(store.con, text, touchpoint_model(store.con, warehouse))
@@ -326,13 +328,6 @@ def design_compare(
     console.print(table)
 
 
-def _read(file: Path) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
-
-
 @touchpoints_app.command("show")
 @handles_errors
 def touchpoints_show(db: DbOption = None) -> None:
@@ -356,7 +351,7 @@ def touchpoints_infer(
 @handles_errors
 def touchpoints_set(file: Path, db: DbOption = None) -> None:
     """Save the touchpoint model from a YAML file."""
-    text = _read(file)
+    text = read_text_file(file)
     with open_store(settings_for(db)) as store:
         model = save_touchpoint_model(store.con, text, by="cli")
     console.print(f"Saved {len(model.touchpoints)} touchpoints.")

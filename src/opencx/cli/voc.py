@@ -10,8 +10,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from opencx.cli._common import DbOption, console, handles_errors, open_store, settings_for
-from opencx.errors import InvalidInput
+from opencx.cli._common import (
+    DbOption,
+    console,
+    handles_errors,
+    open_store,
+    read_text_file,
+    settings_for,
+)
 from opencx.ingest import Ingestor
 from opencx.voc import get_survey, list_cases, list_surveys, run_schedule, run_trigger, save_survey
 
@@ -23,10 +29,7 @@ cases_app = typer.Typer(help="Closed-loop cases.", no_args_is_help=True)
 @handles_errors
 def surveys_set(file: Path, db: DbOption = None) -> None:
     """Create or replace a survey from a YAML file."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
+    text = read_text_file(file)
     with open_store(settings_for(db)) as store:
         survey = save_survey(store.con, text, by="cli")
     console.print(f"Saved survey {survey.id} ({len(survey.questions)} questions).")

@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opencx.documents import parse_document
-from opencx.durations import format_duration
+from opencx.durations import describe_seconds, format_duration
 from opencx.errors import InvalidInput
 from opencx.journeys._time import parse_duration, utc
 from opencx.journeys.funnel import FunnelQuery, FunnelStep, run_funnel
@@ -133,14 +133,6 @@ class StageActual:
     responses: int
     channels: dict[str, float]
     flags: tuple[str, ...]
-
-
-def _fmt_span(seconds: float) -> str:
-    if seconds >= 86400:
-        return f"{seconds / 86400:.1f} days"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} hours"
-    return f"{seconds / 60:.0f} minutes"
 
 
 def compare_design(
@@ -302,8 +294,8 @@ def _flagged(actual: StageActual, planned: set[str]) -> StageActual:
         if ratio >= 2:
             flags.append(
                 f"takes {ratio:.1f}x longer than designed: median "
-                f"{_fmt_span(actual.median_to_next_s)} against "
-                f"{_fmt_span(t.time_to_next.total_seconds())}"
+                f"{describe_seconds(actual.median_to_next_s)} against "
+                f"{describe_seconds(t.time_to_next.total_seconds())}"
             )
     if t.effort is not None and actual.effort is not None and actual.effort > t.effort:
         flags.append(

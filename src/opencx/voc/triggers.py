@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from opencx.errors import Conflict
 from opencx.ingest import Ingestor
@@ -21,6 +22,14 @@ class InvitationRun:
     considered: int = 0
     invited: list[IssuedInvitation] = field(default_factory=list)
     refused: Counter[str] = field(default_factory=Counter)
+
+    def attempt(self, ingestor: Ingestor, survey: Survey, person: str, **options: Any) -> None:
+        """Invite one person, or count why not."""
+        self.considered += 1
+        try:
+            self.invited.append(invite(ingestor, survey, person, **options))
+        except Conflict as exc:
+            self.refused[_reason_kind(exc.message)] += 1
 
 
 def _reason_kind(message: str) -> str:
@@ -71,22 +80,11 @@ def run_trigger(
         if person in seen:
             continue
         seen.add(person)
-        run.considered += 1
-        try:
-            run.invited.append(
-                invite(
-                    ingestor,
-                    survey,
-                    person,
-                    channel=trigger.channel,
-                    touchpoint=survey.touchpoint or f"{slug}@{event_channel}",
-                    trigger_message_id=message_id,
-                    now=now,
-                    global_wait=global_wait,
-                )
-            )
-        except Conflict as exc:
-            run.refused[_reason_kind(exc.message)] += 1
+        run.attempt(
+            ingestor, survey, person, channel=trigger.channel,
+            touchpoint=survey.touchpoint or f"{slug}@{event_channel}",
+            trigger_message_id=message_id, now=now, global_wait=global_wait,
+        )  # fmt: skip
     return run
 
 
@@ -119,19 +117,8 @@ def run_schedule(
     ).fetchall()
     channel = survey.trigger.channel if survey.trigger else "email"
     for (person,) in rows:
-        run.considered += 1
-        try:
-            run.invited.append(
-                invite(
-                    ingestor,
-                    survey,
-                    person,
-                    channel=channel,
-                    touchpoint="relationship",
-                    now=now,
-                    global_wait=global_wait,
-                )
-            )
-        except Conflict as exc:
-            run.refused[_reason_kind(exc.message)] += 1
+        run.attempt(
+            ingestor, survey, person, channel=channel, touchpoint="relationship", now=now,
+            global_wait=global_wait,
+        )  # fmt: skip
     return run

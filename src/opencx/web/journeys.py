@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from opencx.durations import describe_seconds
 from opencx.errors import OpenCXError
 from opencx.journeys import (
     STAGES,
@@ -29,18 +30,7 @@ from opencx.warehouse import Warehouse
 from opencx.web import _charts
 from opencx.web.app import Viewer, _check_csrf, _page, _viewer, templates
 
-
-def _span(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds >= 86400:
-        return f"{seconds / 86400:.1f} days"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 60:.0f} min"
-
-
-templates.env.filters["span"] = _span
+templates.env.filters["span"] = describe_seconds
 
 router = APIRouter(include_in_schema=False)
 MAX_STEPS = 6
