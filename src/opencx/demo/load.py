@@ -83,7 +83,8 @@ def load_demo(
         con, "SELECT count(*) FROM events WHERE source IN (SELECT unnest(?::VARCHAR[]))", [names]
     )
     if already:
-        return DemoReport(False, already, 0, _count(con, "SELECT count(*) FROM profiles"), None)
+        events = _count(con, "SELECT count(*) FROM events")
+        return DemoReport(False, events, 0, _count(con, "SELECT count(*) FROM profiles"), None)
     ingestor = Ingestor(store, settings)
     check = ingestor.validator.validate_into
     total_estimate = customers * EVENTS_PER_CUSTOMER
@@ -116,7 +117,11 @@ def load_demo(
     )
     for survey in surveys["surveys"]:
         save_survey(con, survey, by="demo")
-    open_cases_from_answers(ingestor, queue=settings.case_queue, sla_hours=settings.case_sla_hours)
+    # Detractors of the brand's history get their cases, as on a live server.
+    cases = open_cases_from_answers(
+        ingestor, queue=settings.case_queue, sla_hours=settings.case_sla_hours
+    )
+    stored += cases  # each case is a `Case Opened` event on the timeline
     _token, secret = create_token(con, "demo-admin", "admin")
     users = []
     for role in ("admin", "agent"):

@@ -7,8 +7,10 @@ the KPIs, journeys and contact budgets see them like any other interaction.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,25 +172,41 @@ def check_eligibility(
     )
 
 
+def people_fields(
+    con: duckdb.DuckDBPyConnection, person_ids: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """For each person, the Segment fields that resolve to them: their most trusted
+    identifier (user id, then anonymous id, then email or phone), in one query."""
+    wanted = sorted(set(person_ids))
+    rows = con.execute(
+        "SELECT coalesce(m.canonical_id, i.profile_id) AS person, i.kind, i.value "
+        "FROM identities i LEFT JOIN profile_merges m ON i.profile_id = m.profile_id "
+        "WHERE coalesce(m.canonical_id, i.profile_id) IN (SELECT unnest(?::VARCHAR[])) "
+        "ORDER BY i.seq",
+        [wanted],
+    ).fetchall()
+    found: dict[str, dict[str, str]] = {}
+    for person, kind, value in rows:
+        found.setdefault(person, {}).setdefault(kind, value)
+    out: dict[str, dict[str, Any]] = {}
+    for person in wanted:
+        ids = found.get(person, {})
+        if "user_id" in ids:
+            out[person] = {"userId": ids["user_id"]}
+        elif "anonymous_id" in ids:
+            out[person] = {"anonymousId": ids["anonymous_id"]}
+        elif kind := next((k for k in ("email", "phone") if k in ids), None):
+            out[person] = {"context": {"traits": {kind: ids[kind]}}}
+    return out
+
+
 def person_fields(con: duckdb.DuckDBPyConnection, person_id: str) -> dict[str, Any]:
     """Segment fields that resolve to this person: their most trusted identifier."""
-    rows = con.execute(
-        "SELECT i.kind, i.value FROM identities i LEFT JOIN profile_merges m "
-        "ON i.profile_id = m.profile_id WHERE coalesce(m.canonical_id, i.profile_id) = ? "
-        "ORDER BY i.seq",
-        [canonical_id(con, person_id)],
-    ).fetchall()
-    found: dict[str, str] = {}
-    for kind, value in rows:
-        found.setdefault(kind, value)
-    if "user_id" in found:
-        return {"userId": found["user_id"]}
-    if "anonymous_id" in found:
-        return {"anonymousId": found["anonymous_id"]}
-    for kind in ("email", "phone"):
-        if kind in found:
-            return {"context": {"traits": {kind: found[kind]}}}
-    raise InvalidInput(f"profile {person_id!r} has no identifier to address an event to")
+    canonical = canonical_id(con, person_id)
+    fields = people_fields(con, [canonical]).get(canonical)
+    if fields is None:
+        raise InvalidInput(f"profile {person_id!r} has no identifier to address an event to")
+    return fields
 
 
 @dataclass(frozen=True)
@@ -206,9 +224,12 @@ class PersonEvent:
 def emit_many(ingestor: Ingestor, events: list[PersonEvent]) -> None:
     """Write events about people through the normal ingestion path, in one batch."""
     con = ingestor.store.cursor()
+    fields = people_fields(con, (e.person_id for e in events))
     by_channel: dict[str, list[dict[str, Any]]] = {}
     for e in events:
-        message = person_fields(con, e.person_id)
+        if e.person_id not in fields:
+            raise InvalidInput(f"profile {e.person_id!r} has no identifier to address an event to")
+        message = copy.deepcopy(fields[e.person_id])
         context = {**message.pop("context", {}), "channel": e.channel}
         message.update(
             type="track", event=e.event, properties=e.properties, context=context,
