@@ -128,3 +128,54 @@ def test_the_voc_page_shows_scores_themes_and_verbatims(brand_server: BrandServe
         assert agent.get("/voc").status_code == 403
         assert agent.get("/cases").status_code == 200
         agent.close()
+
+
+def _csrf(client: httpx.Client) -> str:
+    return client.get("/voc").text.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_surveys_and_themes_are_edited_on_the_page(brand_server: BrandServer) -> None:
+    with httpx.Client(base_url=brand_server.server.url, timeout=30) as client:
+        _sign_in(client, "analyst@example.com")
+        feedback = (
+            "id: open-feedback\nname: Tell us anything\nkind: feedback\n"
+            "questions: [{id: csat, type: csat}, {id: text, type: text, text: Anything else, "
+            "required: false}]"
+        )
+        saved = client.post("/voc/surveys", data={"body": feedback, "csrf": _csrf(client)})
+        assert saved.status_code == 303
+        assert 'href="/f/open-feedback"' in client.get("/voc").text
+        bad = client.post("/voc/surveys", data={"body": "id: x", "csrf": _csrf(client)})
+        assert bad.status_code == 400 and "questions" in bad.text
+        themes = "themes:\n  - {name: Resets, phrases: [password reset, code]}\n"
+        assert client.post("/voc/themes", data={"body": themes, "csrf": _csrf(client)}).is_redirect
+        assert "<td>Resets</td>" in client.get("/voc").text
+        forged = client.post("/voc/themes", data={"body": themes, "csrf": "nope"})
+        assert forged.status_code == 400
+
+
+def test_the_open_feedback_link_never_needs_an_invitation(brand_server: BrandServer) -> None:
+    with httpx.Client(base_url=brand_server.server.url, timeout=30) as client:
+        _sign_in(client, "analyst@example.com")
+        feedback = (
+            "id: open-feedback-2\nname: Tell us anything\nkind: feedback\n"
+            "questions: [{id: csat, type: csat}, {id: text, type: text, text: Anything else, "
+            "required: false}]"
+        )
+        assert client.post("/voc/surveys", data={"body": feedback, "csrf": _csrf(client)})
+    with httpx.Client(base_url=brand_server.server.url, timeout=30) as public:
+        form = public.get("/f/open-feedback-2")
+        assert form.status_code == 200 and 'name="email"' in form.text
+        sent = public.post(
+            "/f/open-feedback-2",
+            data={"csat": "1", "text": "Awful, nothing works", "email": brand_server.others[1]},
+        )
+        assert sent.status_code == 200 and "Thank you" in sent.text
+        again = public.post("/f/open-feedback-2", data={"csat": "5"})
+        assert again.status_code == 200  # open forms take any number of answers
+        wrong = public.post("/f/open-feedback-2", data={"csat": "9"})
+        assert wrong.status_code == 400 and "out of range" in wrong.text
+        assert public.get("/f/ces-after-call").status_code == 404  # not an open form
+    with api(brand_server) as client:
+        cases = client.get("/api/v1/cases", params={"status": "open"}).json()
+        assert any(c["survey_id"] == "open-feedback-2" and c["score"] == 1 for c in cases)

@@ -11,6 +11,7 @@ touchpoints behind them.
 from __future__ import annotations
 
 import re
+import secrets
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,14 +23,16 @@ import orjson
 import pyarrow as pa
 
 from opencx.errors import InvalidInput, NotFound
-from opencx.ingest import Ingestor
-from opencx.store import put_document
+from opencx.ingest import Ingestor, SourceContext
+from opencx.store import fetch_one, put_document
 from opencx.voc._sentiment import LexiconAnalyser
 from opencx.voc.invitations import (
+    SOURCE,
     Answer,
     IssuedInvitation,
     PersonEvent,
     answer,
+    check_answers,
     emit,
     emit_many,
     invite,
@@ -528,3 +531,51 @@ def record_answer(
         properties=props, now=now, queue=queue, sla_hours=sla_hours,
     )  # fmt: skip
     return Recorded(got, case)
+
+
+def give_feedback(
+    ingestor: Ingestor,
+    survey: Survey,
+    answers: dict[str, Any],
+    *,
+    email: str | None = None,
+    channel: str = "web",
+    now: datetime | None = None,
+) -> Case | None:
+    """An answer to an always-open feedback form: no invitation, nobody interrupted.
+
+    With an email the answer joins that person's timeline (and may open a case); without
+    one it is kept anonymously. Returns the case it opened, if any.
+    """
+    now = now or datetime.now(UTC)
+    values, score, comment, sentiment = check_answers(survey, answers)
+    message_id = f"feedback:{survey.id}:{secrets.token_hex(8)}"
+    properties: dict[str, Any] = {
+        "survey_id": survey.id, "survey_type": survey.survey_type, "score": score,
+        "comment": comment, "touchpoint": survey.touchpoint, "answers": values,
+    }  # fmt: skip
+    if sentiment is not None:
+        properties["sentiment_score"], properties["sentiment_label"] = sentiment
+    message: dict[str, Any] = {
+        "type": "track", "event": "Survey Responded" if survey.survey_type else "Feedback Given",
+        "messageId": message_id, "properties": properties, "timestamp": now.isoformat(),
+        "anonymousId": f"feedback-{secrets.token_hex(8)}", "context": {"channel": channel},
+    }  # fmt: skip
+    if email:
+        message["context"]["traits"] = {"email": email}
+    result = ingestor.ingest([message], SourceContext(SOURCE, channel, origin="feedback"))
+    if result.rejected:
+        raise InvalidInput(f"the feedback was refused: {result.errors}")
+    if not email or survey.survey_type is None:
+        return None
+    person = fetch_one(
+        ingestor.store.cursor().execute(
+            "SELECT person_id FROM resolved_events WHERE message_id = ?", [message_id]
+        )
+    )
+    if person is None or person[0] is None:
+        return None
+    return open_case(
+        ingestor, person_id=person[0], source_message_id=message_id, properties=properties,
+        now=now,
+    )  # fmt: skip

@@ -347,6 +347,21 @@ def _answer_value(question: Question, raw: Any) -> Any:
     return text
 
 
+def check_answers(
+    survey: Survey, answers: dict[str, Any]
+) -> tuple[dict[str, Any], int | None, str | None, tuple[float, str] | None]:
+    """Validated answers, the score, the comment (text answers joined) and its sentiment."""
+    unknown = set(answers) - {q.id for q in survey.questions}
+    if unknown:
+        raise InvalidInput(f"unknown questions: {', '.join(sorted(unknown))}")
+    values = {q.id: _answer_value(q, answers.get(q.id)) for q in survey.questions}
+    primary = survey.primary
+    score = values.get(primary.id) if primary else None
+    texts = [v for q in survey.questions if q.type == "text" and (v := values.get(q.id))]
+    comment = "\n".join(texts) if texts else None
+    return values, score, comment, _sentiment_of(comment) if comment else None
+
+
 @dataclass(frozen=True)
 class Answer:
     invitation: Invitation
@@ -375,15 +390,7 @@ def answer(
     if inv.expires_at < now:
         raise Conflict(f"this survey link expired on {_when(inv.expires_at)}")
     survey = get_survey(con, inv.survey_id)
-    unknown = set(answers) - {q.id for q in survey.questions}
-    if unknown:
-        raise InvalidInput(f"unknown questions: {', '.join(sorted(unknown))}")
-    values = {q.id: _answer_value(q, answers.get(q.id)) for q in survey.questions}
-    primary = survey.primary
-    score = values.get(primary.id) if primary else None
-    texts = [v for q in survey.questions if q.type == "text" and (v := values.get(q.id))]
-    comment = "\n".join(texts) if texts else None
-    sentiment = _sentiment_of(comment) if comment else None
+    values, score, comment, sentiment = check_answers(survey, answers)
     message_id = f"survey-response:{inv.id}"  # one answer per invitation, even under races
     properties: dict[str, Any] = {
         "survey_id": survey.id, "survey_type": survey.survey_type, "score": score,

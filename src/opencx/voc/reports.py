@@ -163,14 +163,6 @@ def verbatims(
     return [_verbatim(r) for r in rows]
 
 
-def comments(warehouse: Warehouse, *, limit: int = 5000) -> list[tuple[str, str | None, str]]:
-    """The newest comments as (text, touchpoint, channel), for theme discovery."""
-    t = answers(warehouse)
-    t = t.filter(t.comment.notnull() & (t.comment.length() > 0))
-    rows = t.order_by(ibis.desc("at")).limit(limit).to_pyarrow().to_pylist()
-    return [(r["comment"], r["touchpoint"], r["channel"]) for r in rows]
-
-
 def answers_of(warehouse: Warehouse, person_id: str, *, limit: int = 10) -> list[Verbatim]:
     """A person's latest survey answers (with or without a comment), newest first."""
     t = answers(warehouse)
@@ -192,3 +184,26 @@ def _verbatim(r: dict[str, Any]) -> Verbatim:
         text=r["comment"] or "",
         message_id=r["message_id"],
     )
+
+
+VERBATIM_FIELDS: tuple[str, ...] = ("comment", "transcript", "note")
+
+
+def all_verbatims(warehouse: Warehouse, *, limit: int = 5000) -> list[Verbatim]:
+    """Every text customers or staff wrote: survey comments, chat transcripts, agent notes
+    (any event with a `comment`, `transcript` or `note` property), newest first."""
+    events = warehouse.events()
+    text = ibis.coalesce(*(warehouse.json_text(events.properties, f) for f in VERBATIM_FIELDS))
+    rows = events.mutate(
+        text=text,
+        survey_id=warehouse.json_text(events.properties, "survey_id"),
+        survey_type=warehouse.json_text(events.properties, "survey_type").lower(),
+        score=warehouse.json_text(events.properties, "score").cast("float64"),
+        touchpoint=warehouse.json_text(events.properties, "touchpoint"),
+    )
+    rows = rows.filter(rows.text.notnull() & (rows.text.length() > 0))
+    picked = rows.order_by([ibis.desc("timestamp"), "message_id"]).limit(limit)
+    return [
+        _verbatim({**r, "at": r["timestamp"], "comment": r["text"]})
+        for r in picked.to_pyarrow().to_pylist()
+    ]

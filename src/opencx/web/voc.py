@@ -9,22 +9,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from opencx.errors import Conflict, InvalidInput
+from opencx.errors import Conflict, InvalidInput, NotFound
 from opencx.voc import (
     ROOT_CAUSES,
     STATUSES,
-    discover_themes,
+    Survey,
     get_case,
     get_survey,
+    give_feedback,
     invitation_for_token,
     list_cases,
+    list_surveys,
     loop_metrics,
     rank_negative_themes,
     record_answer,
     root_causes,
+    save_survey,
     update_case,
 )
-from opencx.voc.reports import comments, response_rates, score_by, score_trend, verbatims
+from opencx.voc.reports import all_verbatims, response_rates, score_by, score_trend, verbatims
+from opencx.voc.themes_store import save_themes, theme_views, themes_yaml
 from opencx.web import _charts
 from opencx.web.app import _check_csrf, _page, _viewer, templates
 
@@ -47,7 +51,14 @@ def _survey_page(
     return templates.TemplateResponse(
         request,
         "survey.html",
-        {"survey": survey, "token": token, "closed": closed, "values": {}, **extra},
+        {
+            "survey": survey,
+            "action": f"/s/{token}",
+            "brand_css": f"/s/{token}/brand.css",
+            "closed": closed,
+            "values": {},
+            **extra,
+        },
         status_code=status_code,
     )
 
@@ -60,8 +71,11 @@ def survey_form(request: Request, token: str) -> HTMLResponse:
 @router.get("/s/{token}/brand.css")
 def survey_brand(request: Request, token: str) -> Response:
     con = request.app.state.opencx.store.cursor()
-    colour = get_survey(con, invitation_for_token(con, token).survey_id).brand.colour
-    colour = colour if _HEX.fullmatch(colour) else "#2563eb"
+    return _brand_css(get_survey(con, invitation_for_token(con, token).survey_id))
+
+
+def _brand_css(survey: Survey) -> Response:
+    colour = survey.brand.colour if _HEX.fullmatch(survey.brand.colour) else "#2563eb"
     return PlainTextResponse(f":root {{ --brand: {colour}; }}\n", media_type="text/css")
 
 
@@ -159,14 +173,77 @@ def voc_page(
                 [(p.group, p.value) for p in by_channel], unit=unit, signed=True
             ),
         })  # fmt: skip
-    texts = comments(warehouse, limit=3000)
-    themes = discover_themes([t for t, _, _ in texts], seed=0) if len(texts) >= 40 else []
-    negative = rank_negative_themes(themes, top=5) if themes else []
+    views = theme_views(viewer.con, all_verbatims(warehouse, limit=3000), now=datetime.now(UTC))
+    negative = rank_negative_themes([v.theme for v in views], top=5) if views else []
     shown = verbatims(
         warehouse, search=q or None, touchpoint=touchpoint or None,
         max_score=6 if low else None, limit=40,
     )  # fmt: skip
     return _page(
         request, viewer, "voc.html", kpis=kpis, rates=response_rates(warehouse),
-        themes=themes, negative=negative, verbatims=shown, q=q, touchpoint=touchpoint, low=low,
+        themes=views, negative=negative, verbatims=shown, q=q, touchpoint=touchpoint, low=low,
+        surveys=list_surveys(viewer.con),
+        themes_yaml=themes_yaml([v.theme for v in views]),
     )  # fmt: skip
+
+
+@router.post("/voc/surveys")
+def save_survey_form(
+    request: Request, body: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+) -> Response:
+    viewer = _viewer(request, "analyst")
+    _check_csrf(viewer, csrf)
+    save_survey(viewer.con, body, by=viewer.user.email)
+    return RedirectResponse("/voc#surveys", 303)
+
+
+@router.post("/voc/themes")
+def save_themes_form(
+    request: Request, body: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+) -> Response:
+    viewer = _viewer(request, "analyst")
+    _check_csrf(viewer, csrf)
+    save_themes(viewer.con, body, by=viewer.user.email)
+    return RedirectResponse("/voc#themes", 303)
+
+
+# -- the always-open feedback link: never pushed, answered whenever a customer wants ----
+def _feedback_survey(request: Request, survey_id: str) -> Survey:
+    survey = get_survey(request.app.state.opencx.store.cursor(), survey_id)
+    if survey.kind != "feedback":
+        raise NotFound(f"{survey_id!r} is not an open feedback form")
+    return survey
+
+
+@router.get("/f/{survey_id}")
+def feedback_form(request: Request, survey_id: str) -> HTMLResponse:
+    survey = _feedback_survey(request, survey_id)
+    return templates.TemplateResponse(
+        request, "survey.html",
+        {"survey": survey, "action": f"/f/{survey_id}", "closed": None, "values": {},
+         "brand_css": f"/f/{survey_id}/brand.css", "ask_email": True},
+    )  # fmt: skip
+
+
+@router.get("/f/{survey_id}/brand.css")
+def feedback_brand(request: Request, survey_id: str) -> Response:
+    return _brand_css(_feedback_survey(request, survey_id))
+
+
+@router.post("/f/{survey_id}")
+async def feedback_submit(request: Request, survey_id: str) -> HTMLResponse:
+    state = request.app.state.opencx
+    survey = _feedback_survey(request, survey_id)
+    form = await request.form()
+    answers = {k: (v if len(v := form.getlist(k)) > 1 else v[0]) for k in form}
+    email = str(answers.pop("email", "") or "").strip() or None
+    try:
+        give_feedback(state.ingestor, survey, answers, email=email)
+    except InvalidInput as exc:
+        return templates.TemplateResponse(
+            request, "survey.html",
+            {"survey": survey, "action": f"/f/{survey_id}", "closed": None, "values": answers,
+             "error": exc.message, "brand_css": f"/f/{survey_id}/brand.css", "ask_email": True},
+            status_code=400,
+        )  # fmt: skip
+    return templates.TemplateResponse(request, "survey_done.html", {"survey": survey})
