@@ -30,6 +30,7 @@ from opencx.cli._common import (
     settings_for,
 )
 from opencx.cli.journeys import journeys_app, touchpoints_app
+from opencx.cli.metrics import alerts_command, metrics_app
 from opencx.cli.voc import cases_app, surveys_app
 from opencx.errors import InvalidInput, NotFound
 from opencx.identity import parse_identifier, rebuild, split
@@ -60,6 +61,8 @@ app.add_typer(journeys_app, name="journeys")
 app.add_typer(touchpoints_app, name="touchpoints")
 app.add_typer(surveys_app, name="surveys")
 app.add_typer(cases_app, name="cases")
+app.add_typer(metrics_app, name="metrics")
+app.command("alerts")(handles_errors(alerts_command))
 
 
 @app.command()

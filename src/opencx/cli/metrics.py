@@ -1,0 +1,71 @@
+"""`opencx metrics ...` and `opencx alerts`: experience KPIs with their noise."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from opencx.cli._common import DbOption, console, handles_errors, open_store, settings_for
+from opencx.errors import InvalidInput
+from opencx.metrics import alerts as find_alerts
+from opencx.metrics import kpi
+from opencx.warehouse import embedded
+
+metrics_app = typer.Typer(help="NPS, CSAT and CES with 95% intervals.", no_args_is_help=True)
+
+
+def _show(name: str, by: str | None, db: object) -> None:
+    with open_store(settings_for(db)) as store:  # type: ignore[arg-type]
+        result = kpi(embedded(store.con), name, start_at=None, end_at=None, by=by)
+    table = Table(by or "", name.upper(), "95% interval", "answers", "")
+    rows = [result.overall, *result.groups] if result.overall else list(result.groups)
+    top = max((abs(r.value) for r in rows), default=1) or 1
+    for row in rows:
+        interval = "" if row.low is None else f"{row.low:.1f} to {row.high:.1f}"
+        bar = "█" * round(20 * abs(row.value) / top)
+        colour = "red" if row.value < 0 else "blue"
+        table.add_row(
+            escape(row.group), f"{row.value:.1f}", interval, f"{row.n:,}", f"[{colour}]{bar}[/]"
+        )
+    console.print(table)
+
+
+def _command(name: str) -> None:
+    @metrics_app.command(name)
+    @handles_errors
+    def show(
+        by: Annotated[
+            str | None, typer.Option(help="channel, touchpoint, survey_id or trait:NAME.")
+        ] = None,
+        db: DbOption = None,
+    ) -> None:
+        _show(name, by, db)
+
+    show.__doc__ = f"{name.upper()} overall and by group, with 95% intervals."
+
+
+for _name in ("nps", "csat", "ces"):
+    _command(_name)
+
+
+def alerts_command(
+    current: Annotated[str, typer.Option(help="The recent period.")] = "7d",
+    baseline: Annotated[str, typer.Option(help="The period before it.")] = "8w",
+    db: DbOption = None,
+) -> None:
+    """KPIs that moved beyond their noise (latest period against the one before)."""
+    if not current or not baseline:
+        raise InvalidInput("--current and --baseline must be durations such as 7d and 8w")
+    with open_store(settings_for(db)) as store:
+        found = find_alerts(
+            embedded(store.con), now=datetime.now(UTC), current=current, baseline=baseline
+        )
+    if not found:
+        console.print("No KPI moved beyond its noise.")
+    for alert in found:
+        mark = "[red]▼[/]" if alert.worse else "[green]▲[/]"
+        console.print(f"{mark} {escape(alert.message)}", highlight=False)
