@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from opencx import access
 from opencx.errors import InvalidInput, NotFound, OpenCXError
 from opencx.ingest import replay_failed
+from opencx.metrics import alerts, kpi
 from opencx.profiles import (
     get_profile,
     log_overview,
@@ -177,11 +178,20 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 def overview(request: Request) -> HTMLResponse:
     viewer = _viewer(request, "analyst")
     stats = log_overview(viewer.con)
+    warehouse = viewer.state.warehouse()
+    now = datetime.now(UTC)
+    kpis = [
+        (name, result.overall)
+        for name in ("nps", "csat", "ces")
+        if (result := kpi(warehouse, name, start_at=now - timedelta(days=90), end_at=None)).overall
+    ]
     return _page(
         request,
         viewer,
         "overview.html",
         stats=stats,
+        kpis=kpis,
+        alerts=alerts(warehouse, now=now)[:8],
         channel_chart=_charts.bar_chart(stats.by_channel),
         day_chart=_charts.area_chart(stats.by_day),
         events_chart=_charts.bar_chart(
