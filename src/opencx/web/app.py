@@ -269,7 +269,6 @@ def customer_timeline(
 
 # -- pages later work fills ----------------------------------------------------
 _PENDING = {
-    "/segments": ("Segments", "analyst", "Segments, RFM, lifetime value and profitability"),
     "/policy": ("Contact policy", "analyst", "Triggers, contact budgets, quiet hours, decisions"),
 }
 
@@ -438,11 +437,12 @@ class SecurityHeaders:
 
 def install(app: FastAPI) -> None:
     """Add the web app's pages, static files and error pages to `app`."""
-    from opencx.web import journeys, voc  # their pages use this module's helpers
+    from opencx.web import journeys, segments, voc  # their pages use this module's helpers
 
     app.include_router(router)
     app.include_router(journeys.router)
     app.include_router(voc.router)
+    app.include_router(segments.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders)
 
