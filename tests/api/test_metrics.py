@@ -30,3 +30,20 @@ def test_nps_by_channel_equals_a_hand_count(api: ApiClient) -> None:
     assert unknown.status_code == 422
     alerts = api.client.get("/api/v1/metrics/alerts", headers=api.bearer("analyst"))
     assert alerts.status_code == 200 and alerts.json() == []
+
+
+def test_nps_by_saved_segment(api: ApiClient) -> None:
+    from opencx.segments import save_segment
+
+    rows = [
+        (f"p{i}", i, "Survey Responded", "email", {"survey_type": "nps", "score": s})
+        for i, s in enumerate([10, 9, 2, 1])
+    ]
+    write_events(api.store, rows)
+    headers = api.bearer("analyst")
+    missing = api.client.get("/api/v1/metrics/nps", params={"by": "segment"}, headers=headers)
+    assert missing.status_code == 400 and "no saved segment" in missing.text
+    save_segment(api.store.con, "name: unhappy\nrule: last_nps <= 6")
+    body = api.client.get("/api/v1/metrics/nps", params={"by": "segment"}, headers=headers).json()
+    [group] = body["groups"]
+    assert group["group"] == "unhappy" and group["value"] == -100.0 and group["responses"] == 2

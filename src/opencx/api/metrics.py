@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from opencx.api.deps import AnalystDep, WarehouseDep
+from opencx.api.deps import AnalystDep, ConDep, WarehouseDep
 from opencx.metrics import Alert, alerts, kpi
+from opencx.segments import saved_memberships
 
 router = APIRouter(prefix="/api/v1/metrics", tags=["metrics"])
 
@@ -45,14 +46,19 @@ def kpi_alerts(
 def metric(
     name: Literal["nps", "csat", "ces"],
     _: AnalystDep,
+    con: ConDep,
     warehouse: WarehouseDep,
     start_at: Annotated[datetime | None, Query(alias="from")] = None,
     end_at: Annotated[datetime | None, Query(alias="to")] = None,
     by: Annotated[
-        str | None, Query(description="channel, touchpoint, survey_id or trait:NAME")
+        str | None,
+        Query(description="channel, touchpoint, survey_id, segment (saved ones) or trait:NAME"),
     ] = None,
 ) -> KpiAnswer:
-    result = kpi(warehouse, name, start_at=start_at, end_at=end_at, by=by)
+    result = kpi(
+        warehouse, name, start_at=start_at, end_at=end_at, by=by,
+        segments=saved_memberships(con, warehouse) if by == "segment" else None,
+    )  # fmt: skip
 
     def public(row: object) -> KpiGroup:
         return KpiGroup(row.group, row.value, row.n, row.low, row.high)  # type: ignore[attr-defined]

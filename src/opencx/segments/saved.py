@@ -21,9 +21,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opencx.documents import parse_document
-from opencx.errors import NotFound
+from opencx.errors import InvalidInput, NotFound
 from opencx.segments.compile import rule_expression
-from opencx.segments.evaluate import segment_sizes_now
+from opencx.segments.evaluate import membership_expression, segment_sizes_now
 from opencx.segments.features import features_expression
 from opencx.segments.rules import parse_rule
 from opencx.store import delete_document, get_document, list_documents, put_document
@@ -136,3 +136,11 @@ def _moment(value: Any) -> datetime:
     # YAML reads an ISO timestamp as a datetime itself; older bodies may hold strings.
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def saved_memberships(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> ir.Table:
+    """(person_id, segment) for every saved segment now: the breakdown KPIs take."""
+    segments = saved_segments(con)
+    if not segments:
+        raise InvalidInput("no saved segment yet: save one first (Segments page or API)")
+    return membership_expression(warehouse, {s.name: s.rule for s in segments}, datetime.now(UTC))

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from opencx.metrics import kpi
 from opencx.segments import (
     FEATURES,
-    membership_expression,
     record_segment_sizes,
     save_segment,
+    saved_memberships,
     saved_segments,
     segment_size_history,
 )
@@ -32,7 +32,7 @@ def segments_page(request: Request) -> HTMLResponse:
     rows = []
     if segments:
         sizes = record_segment_sizes(viewer.con, warehouse, now)
-        members = membership_expression(warehouse, {s.name: s.rule for s in segments}, now)
+        members = saved_memberships(viewer.con, warehouse)
         nps = kpi(warehouse, "nps", start_at=None, end_at=None, by="segment", segments=members)
         by_name = {row.group: row for row in nps.groups}
         for s in segments:
