@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         description="Time to resolve a closed-loop case, by priority.",
     )
     case_queue: str = Field(default="customer-care", description="Queue new cases go to.")
+    contact_costs: dict[str, float] = Field(
+        default={"phone": 6.0, "chat": 2.5, "store": 4.0, "email": 0.05, "sms": 0.03},
+        description="What one contact costs on each channel (cost to serve, profitability).",
+    )
     voc_every_s: float = Field(
         default=60.0,
         ge=0,

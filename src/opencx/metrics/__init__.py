@@ -22,6 +22,7 @@ from opencx.metrics.stats import (
     nps_difference,
     nps_estimate,
 )
+from opencx.metrics.value import SegmentValue, clv_by_person, value_by_segment
 
 __all__ = [
     "KINDS",
@@ -37,10 +38,12 @@ __all__ = [
     "KpiResult",
     "KpiRow",
     "SegmentProfit",
+    "SegmentValue",
     "Segments",
     "alerts",
     "ces_difference",
     "ces_estimate",
+    "clv_by_person",
     "compare_groups",
     "compare_periods",
     "csat_difference",
@@ -53,4 +56,5 @@ __all__ = [
     "nps_estimate",
     "profitability",
     "run_kpi",
+    "value_by_segment",
 ]

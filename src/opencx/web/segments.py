@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from opencx.metrics import kpi
+from opencx.metrics import clv_by_person, kpi, profitability, value_by_segment
 from opencx.segments import (
     FEATURES,
     record_segment_sizes,
@@ -35,10 +35,24 @@ def segments_page(request: Request) -> HTMLResponse:
         members = saved_memberships(viewer.con, warehouse)
         nps = kpi(warehouse, "nps", start_at=None, end_at=None, by="segment", segments=members)
         by_name = {row.group: row for row in nps.groups}
+        member_lists: dict[str, list[str]] = {}
+        for r in members.to_pyarrow().to_pylist():
+            member_lists.setdefault(r["segment"], []).append(r["person_id"])
+        worth = {
+            v.segment: v for v in value_by_segment(member_lists, clv_by_person(warehouse, now=now))
+        }
+        profit = {
+            p.segment: p
+            for p in profitability(
+                warehouse, members, start_at=now - timedelta(days=365), end_at=None,
+                contact_costs=viewer.state.settings.contact_costs,
+            )
+        }  # fmt: skip
         for s in segments:
             history = segment_size_history(viewer.con, s.name)
             rows.append({
                 "segment": s, "size": sizes.get(s.name, 0), "nps": by_name.get(s.name),
+                "value": worth.get(s.name), "profit": profit.get(s.name),
                 "trend": _charts.line_chart(
                     [(f"{p.at:%m-%d %H:%M}", float(p.size)) for p in history], width=260
                 ),
