@@ -30,7 +30,7 @@ from opencx.cli._common import (
     settings_for,
 )
 from opencx.cli.journeys import journeys_app, touchpoints_app
-from opencx.cli.metrics import alerts_command, metrics_app
+from opencx.cli.metrics import alerts_command, drivers_command, metrics_app
 from opencx.cli.voc import cases_app, surveys_app
 from opencx.errors import InvalidInput, NotFound
 from opencx.identity import parse_identifier, rebuild, split
@@ -63,6 +63,7 @@ app.add_typer(surveys_app, name="surveys")
 app.add_typer(cases_app, name="cases")
 app.add_typer(metrics_app, name="metrics")
 app.command("alerts")(handles_errors(alerts_command))
+app.command("drivers")(handles_errors(drivers_command))
 
 
 @app.command()

@@ -11,8 +11,9 @@ from rich.table import Table
 
 from opencx.cli._common import DbOption, console, handles_errors, open_store, settings_for
 from opencx.errors import InvalidInput
+from opencx.journeys import touchpoint_model
 from opencx.metrics import alerts as find_alerts
-from opencx.metrics import kpi
+from opencx.metrics import key_drivers, kpi
 from opencx.warehouse import embedded
 
 metrics_app = typer.Typer(help="NPS, CSAT and CES with 95% intervals.", no_args_is_help=True)
@@ -69,3 +70,30 @@ def alerts_command(
     for alert in found:
         mark = "[red]▼[/]" if alert.worse else "[green]▲[/]"
         console.print(f"{mark} {escape(alert.message)}", highlight=False)
+
+
+def drivers_command(
+    outcome: Annotated[str, typer.Option(help="nps, low_nps or csat.")] = "low_nps",
+    limit: Annotated[int, typer.Option(help="Most drivers to show.")] = 10,
+    db: DbOption = None,
+) -> None:
+    """What drives an outcome: touchpoints met, effort signals, traits (importance, p, R²)."""
+    if outcome not in ("nps", "low_nps", "csat"):
+        raise InvalidInput(f"--outcome must be nps, low_nps or csat, got {outcome!r}")
+    with open_store(settings_for(db)) as store:
+        warehouse = embedded(store.con)
+        result = key_drivers(warehouse, touchpoint_model(store.con, warehouse), outcome=outcome)
+    console.print(
+        f"[bold]Drivers of {outcome}[/]: {result.n:,} answers, R² {result.r2:.3f} "
+        f"(adjusted {result.adjusted_r2:.3f}), {result.candidates} candidates"
+    )
+    table = Table("driver", "importance", "", "people", "p (Holm)", "")
+    top = max((abs(d.importance) for d in result.drivers), default=1) or 1
+    for d in result.drivers[:limit]:
+        bar = "█" * round(15 * abs(d.importance) / top)
+        mark = "[bold]significant[/]" if d.significant else "[dim]not significant[/]"
+        table.add_row(
+            escape(d.label), f"{d.importance:+.3f}", bar, f"{d.people:,}",
+            f"{d.p_adjusted:.3f}", mark,
+        )  # fmt: skip
+    console.print(table)
