@@ -8,7 +8,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from bench import identity, ingest, text, web
+from bench import identity, ingest, journeys, text, web
 
 console = Console(width=150)
 
@@ -71,6 +71,37 @@ def main() -> None:
         f"generating them {voc['generate_s']:.1f} s",
         f"{voc['analyse_s'] / voc['generate_s']:.1f}",
         "< 60 s",
+    )
+    console.print("journeys: 4-step funnel and transitions over 10 M synthetic events…")
+    jour = journeys.run()
+    for rule in ("first", "any"):
+        f = jour[f"funnel_{rule}"]
+        table.add_row(
+            f"funnel, 4 steps, 7-day window, start={rule}",
+            f"{f['opencx_s']:.2f} s median of {', '.join(f'{r:.2f}' for r in f['opencx_runs'])} "
+            f"({f['entered'][-1]:,} of {f['entered'][0]:,} customers reach step 4)",
+            f"hand-written SQL {f['sql_s']:.2f} s",
+            f"{f['ratio']:.2f}",
+            "≤ 1.25x and < 1.5 s",
+        )
+    t = jour["transitions"]
+    table.add_row(
+        "transitions (repeats collapsed, entries and exits)",
+        f"{t['opencx_s']:.2f} s median of {', '.join(f'{r:.2f}' for r in t['opencx_runs'])} "
+        f"({t['pairs']} pairs of {t['touchpoints']} touchpoints)",
+        f"hand-written SQL {t['sql_s']:.2f} s",
+        f"{t['ratio']:.2f}",
+        "≤ 1.25x",
+    )
+    table.add_row(
+        "journeys: generating the log in SQL",
+        f"{jour['generate_s']:.1f} s for {jour['events']:,} events, {jour['people']:,} customers",
+        "",
+        "",
+        "< 60 s",
+    )
+    table.add_row(
+        "journeys: peak RSS (its own process)", f"{jour['peak_rss_mb']:,.0f} MB", "", "", ""
     )
     console.print(table)
 

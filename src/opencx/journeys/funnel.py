@@ -202,8 +202,19 @@ class FunnelResult:
         return sorted({r.group for r in self.rows if r.group is not None})
 
 
-def _attempts(query: FunnelQuery, warehouse: Warehouse, model: TouchpointModel | None) -> ir.Table:
-    """One row per person (or per attempt, for start="any"): o_k/t_k for each step reached."""
+# The expression is a chain of per-step tables: step k's table is built from step k-1's
+# alone, never from a join of everything so far. Every table with more than one reader is
+# read through `.view()`: Ibis then writes it once, as a CTE, where it would otherwise
+# fold it into each reader (a 4-step funnel was 2,000 lines of SQL recomputing earlier
+# steps, 6 steps 12,000; now 250 and 380). tests/journeys/test_funnel.py checks the
+# answers against hand-written SQL and brute force, bench/journeys.py the speed.
+
+
+def _matching_events(
+    query: FunnelQuery, warehouse: Warehouse, model: TouchpointModel | None, *, grouped: bool
+) -> ir.Table:
+    """The events any step (or the exclusion) can use, with a flag per step (and the group
+    of step 1, `g`, when grouped by channel or property)."""
     events = warehouse.events()
     flags = {f"m{i}": s.matches(events, warehouse, model) for i, s in enumerate(query.steps)}
     if query.exclude is not None:
@@ -213,46 +224,81 @@ def _attempts(query: FunnelQuery, warehouse: Warehouse, model: TouchpointModel |
         wanted &= events.timestamp >= query.start_at
     if query.end_at is not None:
         wanted &= events.timestamp < query.end_at + query.window
-    m = events.filter(wanted).mutate(ts=events.timestamp, **flags)
-    if query.by == "channel":
-        m = m.mutate(g=m.channel)
-    elif query.by is not None and query.by.startswith("property:"):
-        m = m.mutate(g=warehouse.json_text(m.properties, query.by.split(":", 1)[1]))
-    else:
-        m = m.mutate(g=ibis.null("string"))
-    order = ibis.window(group_by="person_id", order_by=[m.ts, m.seq])
-    m = m.select("person_id", "ts", "g", *flags, ord=ibis.row_number().over(order))
+    columns: dict[str, ir.Value] = {"ts": events.timestamp, **flags}
+    if grouped and query.by == "channel":
+        columns["g"] = events.channel
+    elif grouped and query.by is not None and query.by.startswith("property:"):
+        columns["g"] = warehouse.json_text(events.properties, query.by.split(":", 1)[1])
+    elif grouped and query.by is None:
+        columns["g"] = ibis.null("string")
+    return events.filter(wanted).select("person_id", "seq", **columns)
 
-    first = m.m0
+
+def _later(a: ir.Table, b: ir.Table, ts: str = "ts", seq: str = "seq") -> ir.BooleanValue:
+    """Whether `a`'s event comes after the event at (`b[ts]`, `b[seq]`) in log order."""
+    return (a.ts > b[ts]) | ((a.ts == b[ts]) & (a.seq > b[seq]))
+
+
+def _earliest(t: ir.Table, keys: list[str]) -> ir.Table:
+    """The first row of each `keys` group in log order, (ts, seq)."""
+    order = ibis.window(group_by=keys, order_by=[t.ts, t.seq])
+    return t.filter(ibis.row_number().over(order) == 0)
+
+
+def _reached(
+    query: FunnelQuery, warehouse: Warehouse, model: TouchpointModel | None, *, grouped: bool
+) -> list[ir.Table]:
+    """Per step, one row per attempt that reached it (for start="first", per person).
+
+    Columns: person_id, seq0 and t0 (the attempt's step-1 event, which names it), ts and
+    seq (this step's event), from step 2 on t_prev (the previous step's time) and, when
+    grouped, g. Only what is used travels: the rows of each step are sorted.
+    """
+    m = _matching_events(query, warehouse, model, grouped=grouped)
+    by = query.by or ""
+    trait = by.removeprefix("trait:") if grouped and by.startswith("trait:") else None
+    group = ["g"] if grouped else []
+    starts = m.view()
+    first = starts.m0
     if query.end_at is not None:
-        first &= m.ts < query.end_at
-    starts = m.filter(first)
+        first &= starts.ts < query.end_at
+    starts = starts.filter(first).select(
+        "person_id", "ts", "seq", *([] if trait is not None else group)
+    )
     if query.start == "first":
-        keys = ["person_id"]
-        state = starts.group_by("person_id").aggregate(
-            o0=starts.ord.min(), t0=starts.ts.min(), g=starts.g.argmin(starts.ord)
-        )
-    else:
-        keys = ["person_id", "o0"]  # an attempt is named by the position of its step 1
-        state = starts.select("person_id", "g", o0=starts.ord, t0=starts.ts)
-    for k in range(1, len(query.steps)):
-        wanted = dict.fromkeys([*keys, f"o{k - 1}", "t0"])
-        reached = state.filter(state[f"o{k - 1}"].notnull()).select(*wanted)
-        cand = m.filter(m[f"m{k}"]).join(reached, "person_id")
-        cand = cand.filter((cand.ord > cand[f"o{k - 1}"]) & (cand.ts <= cand.t0 + query.window))
-        step = cand.group_by(keys).aggregate(**{f"o{k}": cand.ord.min(), f"t{k}": cand.ts.min()})
-        state = _attach(state, step, keys, [f"o{k}", f"t{k}"])
-    last = len(query.steps) - 1
-    if query.exclude is not None:
-        state = _without_excluded(state, m, keys, last, query.window)
-    if query.start == "any":
-        state = _best_attempt(state, last)
-    if query.by is not None and query.by.startswith("trait:"):
+        starts = _earliest(starts, ["person_id"])
+    starts = starts.mutate(t0=starts.ts, seq0=starts.seq)
+    if trait is not None:
         profiles = warehouse.profiles()
-        trait = warehouse.json_text(profiles.traits, query.by.split(":", 1)[1])
-        traits = profiles.select("person_id", trait=trait)
-        state = _attach(state.drop("g"), traits.rename(g="trait"), ["person_id"], ["g"])
-    return state
+        traits = profiles.select("person_id", g=warehouse.json_text(profiles.traits, trait))
+        starts = _attach(starts, traits, ["person_id"], ["g"])
+        # A projection of the join, so that its readers share it (see above).
+        starts = starts.select(*starts.columns)
+    steps = [starts]
+    keys = ["person_id"] if query.start == "first" else ["person_id", "seq0"]
+    for k in range(1, len(query.steps)):
+        here, prev = m.view(), steps[-1].view()
+        follows = [
+            here.person_id == prev.person_id,
+            here[f"m{k}"],
+            _later(here, prev),
+            here.ts <= prev.t0 + query.window,
+        ]
+        cand = here.join(prev, follows).select(
+            "person_id",
+            prev.seq0,
+            prev.t0,
+            here.ts,
+            here.seq,
+            *(prev[c] for c in group),
+            t_prev=prev.ts,
+        )
+        steps.append(_earliest(cand, keys))
+    if query.exclude is not None:
+        steps = _without_excluded(steps, m, query.window)
+    if query.start == "any":
+        steps = _best_attempt(steps, grouped=grouped)
+    return steps
 
 
 def _attach(left: ir.Table, right: ir.Table, keys: list[str], columns: list[str]) -> ir.Table:
@@ -269,29 +315,55 @@ def _attach(left: ir.Table, right: ir.Table, keys: list[str], columns: list[str]
     return joined.view()
 
 
-def _without_excluded(
-    state: ir.Table, m: ir.Table, keys: list[str], last: int, window: timedelta
-) -> ir.Table:
-    ends = state.select(
-        *dict.fromkeys([*keys, "o0"]),
-        stop_o=state[f"o{last}"],
-        stop_t=ibis.coalesce(state[f"t{last}"], state.t0 + window),
+def _without_excluded(steps: list[ir.Table], m: ir.Table, window: timedelta) -> list[ir.Table]:
+    """`steps` without the attempts an exclusion event falls into."""
+    keys = ["person_id", "seq0"]
+    last = steps[-1].view().select(*keys, stop_ts="ts", stop_seq="seq")
+    ends = _attach(steps[0].view().select(*keys, "t0"), last, keys, ["stop_ts", "stop_seq"])
+    x = m.view()
+    x = x.filter(x.mx).select("person_id", "ts", "seq").join(ends, "person_id")
+    stop_t = ibis.coalesce(x.stop_ts, x.t0 + window)
+    before_stop = (x.ts < x.stop_ts) | ((x.ts == x.stop_ts) & (x.seq < x.stop_seq))
+    x = x.filter(
+        _later(x, x, "t0", "seq0") & (x.ts <= stop_t) & (x.stop_seq.isnull() | before_stop)
     )
-    x = m.filter(m.mx).join(ends, "person_id")
-    x = x.filter((x.ord > x.o0) & (x.ts <= x.stop_t) & (x.stop_o.isnull() | (x.ord < x.stop_o)))
     hit = x.select(**{f"_key_{c}": x[c] for c in keys}).distinct()
-    return state.anti_join(hit, [state[c] == hit[f"_key_{c}"] for c in keys])
+    kept = []
+    for step in steps:
+        s, h = step.view(), hit.view()
+        kept.append(s.anti_join(h, [s[c] == h[f"_key_{c}"] for c in keys]))
+    return kept
 
 
-def _best_attempt(state: ir.Table, last: int) -> ir.Table:
-    level = sum(
-        (state[f"o{k}"].notnull().cast("int32") for k in range(1, last + 1)),
-        ibis.literal(0, "int32"),
+def _best_attempt(steps: list[ir.Table], *, grouped: bool) -> list[ir.Table]:
+    """Each person's deepest attempt (the earliest of those), at every step it reached.
+
+    Without groups, step 1 only counts people, so it is left whole and people who went
+    no further are not ranked at all: ranking every step-1 event was the costly part.
+    """
+    lo = 0 if grouped else 1
+    levels = ibis.union(
+        *(
+            s.select(
+                "person_id",
+                # Nullability differs from step to step; a union wants one schema.
+                seq0=s.seq0.cast(s.seq0.type().copy(nullable=True)),
+                t0=s.t0.cast(s.t0.type().copy(nullable=True)),
+                level=ibis.literal(k, "int32"),
+            )
+            for k, s in ((k, steps[k].view()) for k in range(lo, len(steps)))
+        )
     )
-    ranked = state.mutate(level=level)
-    best = ibis.window(group_by="person_id", order_by=[ibis.desc(ranked.level), ranked.o0])
-    ranked = ranked.mutate(pick=ibis.row_number().over(best))
-    return ranked.filter(ranked.pick == 0).drop("level", "pick")
+    order = ibis.window(
+        group_by="person_id", order_by=[ibis.desc(levels.level), levels.t0, levels.seq0]
+    )
+    ranked = levels.mutate(_rank=ibis.row_number().over(order))
+    best = ranked.filter(ranked._rank == 0).select(_key_person_id="person_id", _key_seq0="seq0")
+    kept = steps[:lo]
+    for step in steps[lo:]:
+        s, b = step.view(), best.view()
+        kept.append(s.semi_join(b, [s.person_id == b._key_person_id, s.seq0 == b._key_seq0]))
+    return kept
 
 
 def funnel_expression(
@@ -302,25 +374,26 @@ def funnel_expression(
     grouped: bool = False,
 ) -> ir.Table:
     """Per step (and group): people who reached it, median and p90 seconds from the previous."""
-    state = _attempts(query, warehouse, model)
     parts = []
-    group = state.g.fill_null(NO_GROUP) if grouped else ibis.null("string")
-    for k in range(len(query.steps)):
-        reached = state.filter(state[f"o{k}"].notnull())
-        gap = (
-            reached[f"t{k}"].epoch_seconds() - reached[f"t{k - 1}"].epoch_seconds()
-            if k
-            else ibis.literal(None, "float64")
-        )
-        rows = reached.mutate(grp=group, gap=gap.cast("float64"))
-        parts.append(
-            rows.group_by("grp").aggregate(
-                step=ibis.literal(k + 1, "int32"),
-                entered=rows.count(),
-                median_s=rows.gap.quantile(0.5),
-                p90_s=rows.gap.quantile(0.9),
-            )
-        )
+    for k, step in enumerate(_reached(query, warehouse, model, grouped=grouped)):
+        reached = step.view()
+        # Step 1 of start="any" without groups still has every attempt (_best_attempt).
+        several = query.start == "any" and k == 0 and not grouped
+        if k:
+            gap = (reached.ts.epoch_seconds() - reached.t_prev.epoch_seconds()).cast("float64")
+            median, p90 = gap.quantile(0.5), gap.quantile(0.9)
+        else:
+            median = p90 = ibis.null("float64")
+        stats = {
+            "step": ibis.literal(k + 1, "int32"),
+            "entered": reached.person_id.nunique() if several else reached.count(),
+            "median_s": median,
+            "p90_s": p90,
+        }
+        if grouped:
+            parts.append(reached.group_by(grp=reached.g.fill_null(NO_GROUP)).aggregate(**stats))
+        else:
+            parts.append(reached.aggregate(grp=ibis.null("string"), **stats))
     return ibis.union(*parts).order_by(["grp", "step"])
 
 
