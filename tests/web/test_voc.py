@@ -123,6 +123,8 @@ def test_the_voc_page_shows_scores_themes_and_verbatims(brand_server: BrandServe
         page = client.get("/voc")
         assert page.status_code == 200
         assert "Response rates" in page.text and "Verbatims" in page.text
+        assert "<title>Voice of the customer · OpenCX</title>" in page.text
+        assert page.text.count('id="surveys"') == 1
         agent = httpx.Client(base_url=brand_server.server.url)
         _sign_in(agent, "agent@example.com")
         assert agent.get("/voc").status_code == 403
