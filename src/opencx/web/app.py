@@ -318,10 +318,15 @@ def _settings(
     )
 
 
-def _settings_action(request: Request, csrf: str) -> Viewer:
-    viewer = _viewer(request, "admin")
+def _acting(request: Request, role: str, csrf: str) -> Viewer:
+    """The signed-in viewer of a form post, with their role and the CSRF token checked."""
+    viewer = _viewer(request, role)
     _check_csrf(viewer, csrf)
     return viewer
+
+
+def _settings_action(request: Request, csrf: str) -> Viewer:
+    return _acting(request, "admin", csrf)
 
 
 def _show_secret(request: Request, viewer: Viewer, secret: str, kind: str) -> HTMLResponse:

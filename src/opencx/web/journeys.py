@@ -28,7 +28,7 @@ from opencx.journeys import (
 )
 from opencx.warehouse import Warehouse
 from opencx.web import _charts
-from opencx.web.app import Viewer, _check_csrf, _page, _viewer, templates
+from opencx.web.app import Viewer, _acting, _page, _viewer, templates
 
 templates.env.filters["span"] = describe_seconds
 
@@ -132,8 +132,7 @@ def designs_fragment(request: Request) -> HTMLResponse:
 def save_design(
     request: Request, body: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    viewer = _viewer(request, "analyst")
-    _check_csrf(viewer, csrf)
+    viewer = _acting(request, "analyst", csrf)
     _, model = _model(viewer)
     save_journey_design(viewer.con, body, model, by=viewer.user.email)
     return RedirectResponse("/journeys#designs", 303)
@@ -143,7 +142,6 @@ def save_design(
 def save_touchpoints(
     request: Request, body: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    viewer = _viewer(request, "admin")
-    _check_csrf(viewer, csrf)
+    viewer = _acting(request, "admin", csrf)
     save_touchpoint_model(viewer.con, body, by=viewer.user.email)
     return RedirectResponse("/journeys#touchpoints", 303)

@@ -18,7 +18,7 @@ from opencx.segments import (
     segment_size_history,
 )
 from opencx.web import _charts
-from opencx.web.app import _check_csrf, _page, _viewer
+from opencx.web.app import _acting, _page, _viewer
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,8 +68,7 @@ def save_segment_form(
     description: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    viewer = _viewer(request, "analyst")
-    _check_csrf(viewer, csrf)
+    viewer = _acting(request, "analyst", csrf)
     save_segment(
         viewer.con,
         {"name": name.strip(), "rule": rule, "description": description.strip()},

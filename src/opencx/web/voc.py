@@ -30,7 +30,7 @@ from opencx.voc import (
 from opencx.voc.reports import all_verbatims, response_rates, score_by, score_trend, verbatims
 from opencx.voc.themes_store import save_themes, theme_views, themes_yaml
 from opencx.web import _charts
-from opencx.web.app import _check_csrf, _page, _viewer, templates
+from opencx.web.app import _acting, _page, _viewer, templates
 
 router = APIRouter(include_in_schema=False)
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
@@ -137,8 +137,7 @@ def case_update(
     follow_up: Annotated[str, Form()] = "",
     take: Annotated[str, Form()] = "",
 ) -> Response:
-    viewer = _viewer(request, "agent")
-    _check_csrf(viewer, csrf)
+    viewer = _acting(request, "agent", csrf)
     update_case(
         viewer.state.ingestor, case_id, by=viewer.user.email, status=status or None,
         owner=viewer.user.email if take else (owner or None), note=note or None,
@@ -191,8 +190,7 @@ def voc_page(
 def save_survey_form(
     request: Request, body: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    viewer = _viewer(request, "analyst")
-    _check_csrf(viewer, csrf)
+    viewer = _acting(request, "analyst", csrf)
     save_survey(viewer.con, body, by=viewer.user.email)
     return RedirectResponse("/voc#surveys", 303)
 
@@ -201,8 +199,7 @@ def save_survey_form(
 def save_themes_form(
     request: Request, body: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    viewer = _viewer(request, "analyst")
-    _check_csrf(viewer, csrf)
+    viewer = _acting(request, "analyst", csrf)
     save_themes(viewer.con, body, by=viewer.user.email)
     return RedirectResponse("/voc#themes", 303)
 
