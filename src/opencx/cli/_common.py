@@ -15,7 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from opencx.config import Settings, load_settings
 from opencx.errors import InvalidInput, OpenCXError
+from opencx.journeys import TouchpointModel, touchpoint_model
 from opencx.store import Store
+from opencx.warehouse import Warehouse, embedded
 
 console = Console()
 err_console = Console(stderr=True)
@@ -82,3 +84,11 @@ def read_text_file(file: Path) -> str:
         return file.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
+
+
+@contextmanager
+def open_analytics(db: Path | None) -> Iterator[tuple[Store, Warehouse, TouchpointModel]]:
+    """The store, its analytics engine, and the touchpoint model (saved or inferred)."""
+    with open_store(settings_for(db)) as store:
+        warehouse = embedded(store.con)
+        yield store, warehouse, touchpoint_model(store.con, warehouse)

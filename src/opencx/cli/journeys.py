@@ -16,6 +16,7 @@ from opencx.cli._common import (
     DbOption,
     console,
     handles_errors,
+    open_analytics,
     open_store,
     read_text_file,
     settings_for,
@@ -38,7 +39,6 @@ from opencx.journeys import (
     save_journey_design,
     save_touchpoint_model,
     top_paths,
-    touchpoint_model,
     transitions,
 )
 from opencx.warehouse import embedded
@@ -138,9 +138,8 @@ def funnel(
         )
     except ValidationError as exc:
         raise InvalidInput(f"funnel: {exc.errors()[0]['msg']}") from None
-    with open_store(settings_for(db)) as store:
-        warehouse = embedded(store.con)
-        result = run_funnel(query, warehouse, touchpoint_model(store.con, warehouse))
+    with open_analytics(db) as (_, warehouse, model):
+        result = run_funnel(query, warehouse, model)
     if as_json:
         _emit_json(result)
     else:
@@ -158,9 +157,7 @@ def diagnostics(
     db: DbOption = None,
 ) -> None:
     """What is broken, and where: touchpoints ranked by the customers they hurt."""
-    with open_store(settings_for(db)) as store:
-        warehouse = embedded(store.con)
-        model = touchpoint_model(store.con, warehouse)
+    with open_analytics(db) as (_, warehouse, model):
         findings = diagnose(
             warehouse, model, start_at=start_at, end_at=end_at, within=within, limit=limit
         )
@@ -204,9 +201,8 @@ def paths(
         touchpoint=touchpoint, direction="before" if before else "after", depth=depth,
         limit=limit, start_at=start_at, end_at=end_at,
     )  # fmt: skip
-    with open_store(settings_for(db)) as store:
-        warehouse = embedded(store.con)
-        found = top_paths(query, warehouse, touchpoint_model(store.con, warehouse))
+    with open_analytics(db) as (_, warehouse, model):
+        found = top_paths(query, warehouse, model)
     if as_json:
         _emit_json(found)
         return
@@ -227,13 +223,8 @@ def transitions_(
     db: DbOption = None,
 ) -> None:
     """Touchpoint → next touchpoint, the heaviest first (the data of a Sankey diagram)."""
-    with open_store(settings_for(db)) as store:
-        warehouse = embedded(store.con)
-        flows = transitions(
-            PathQuery(start_at=start_at, end_at=end_at),
-            warehouse,
-            touchpoint_model(store.con, warehouse),
-        )[:limit]
+    with open_analytics(db) as (_, warehouse, model):
+        flows = transitions(PathQuery(start_at=start_at, end_at=end_at), warehouse, model)[:limit]
     if as_json:
         _emit_json(flows)
         return
@@ -287,9 +278,8 @@ def design_list(db: DbOption = None) -> None:
 def design_set(file: Path, db: DbOption = None) -> None:
     """Save a designed journey from a YAML file (replaces one of the same name)."""
     text = read_text_file(file)
-    with open_store(settings_for(db)) as store:
-        warehouse = embedded(store.con)
-        design = save_journey_design(store.con, text, touchpoint_model(store.con, warehouse))
+    with open_analytics(db) as (store, _, model):
+        design = save_journey_design(store.con, text, model)
     console.print(f"Saved {escape(design.name)!r} ({len(design.stages)} stages).")
 
 
@@ -303,15 +293,9 @@ def design_compare(
     db: DbOption = None,
 ) -> None:
     """A designed journey against what customers did, stage by stage."""
-    with open_store(settings_for(db)) as store:
-        warehouse = embedded(store.con)
-        stages = compare_design(
-            journey_design(store.con, name),
-            warehouse,
-            touchpoint_model(store.con, warehouse),
-            start_at=start_at,
-            end_at=end_at,
-        )
+    with open_analytics(db) as (store, warehouse, model):
+        design = journey_design(store.con, name)
+        stages = compare_design(design, warehouse, model, start_at=start_at, end_at=end_at)
     if as_json:
         _emit_json(stages)
         return
@@ -332,8 +316,8 @@ def design_compare(
 @handles_errors
 def touchpoints_show(db: DbOption = None) -> None:
     """Print the touchpoint model as YAML (inferred from the log until one is saved)."""
-    with open_store(settings_for(db)) as store:
-        print(touchpoint_model(store.con, embedded(store.con)).to_yaml(), end="")
+    with open_analytics(db) as (_, _, model):
+        print(model.to_yaml(), end="")
 
 
 @touchpoints_app.command("infer")

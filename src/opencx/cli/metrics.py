@@ -9,9 +9,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from opencx.cli._common import DbOption, console, handles_errors, open_store, settings_for
+from opencx.cli._common import (
+    DbOption,
+    console,
+    handles_errors,
+    open_analytics,
+    open_store,
+    settings_for,
+)
 from opencx.errors import InvalidInput
-from opencx.journeys import touchpoint_model
 from opencx.metrics import alerts as find_alerts
 from opencx.metrics import key_drivers, kpi
 from opencx.warehouse import embedded
@@ -80,9 +86,8 @@ def drivers_command(
     """What drives an outcome: touchpoints met, effort signals, traits (importance, p, R²)."""
     if outcome not in ("nps", "low_nps", "csat"):
         raise InvalidInput(f"--outcome must be nps, low_nps or csat, got {outcome!r}")
-    with open_store(settings_for(db)) as store:
-        warehouse = embedded(store.con)
-        result = key_drivers(warehouse, touchpoint_model(store.con, warehouse), outcome=outcome)
+    with open_analytics(db) as (_, warehouse, model):
+        result = key_drivers(warehouse, model, outcome=outcome)
     console.print(
         f"[bold]Drivers of {outcome}[/]: {result.n:,} answers, R² {result.r2:.3f} "
         f"(adjusted {result.adjusted_r2:.3f}), {result.candidates} candidates"

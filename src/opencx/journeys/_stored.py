@@ -7,7 +7,13 @@ import duckdb
 from opencx.errors import NotFound
 from opencx.journeys.design import JourneyDesign, parse_design
 from opencx.journeys.touchpoints import TouchpointModel, infer_touchpoints, parse_touchpoints
-from opencx.store import delete_document, get_document, list_documents, put_document
+from opencx.store import (
+    delete_document,
+    get_document,
+    list_documents,
+    put_document,
+    require_document,
+)
 from opencx.warehouse import Warehouse
 
 TOUCHPOINTS = "touchpoints"
@@ -42,10 +48,7 @@ def journey_designs(con: duckdb.DuckDBPyConnection) -> list[JourneyDesign]:
 
 
 def journey_design(con: duckdb.DuckDBPyConnection, name: str) -> JourneyDesign:
-    doc = get_document(con, JOURNEY, name)
-    if doc is None:
-        known = ", ".join(d.name for d in list_documents(con, JOURNEY)) or "none yet"
-        raise NotFound(f"no designed journey named {name!r} (saved: {known})")
+    doc = require_document(con, JOURNEY, name, f"no designed journey named {name!r}")
     return parse_design(doc.body)
 
 

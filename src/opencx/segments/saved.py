@@ -26,7 +26,13 @@ from opencx.segments.compile import rule_expression
 from opencx.segments.evaluate import membership_expression, segment_sizes_now
 from opencx.segments.features import features_expression
 from opencx.segments.rules import parse_rule
-from opencx.store import delete_document, get_document, list_documents, put_document
+from opencx.store import (
+    delete_document,
+    get_document,
+    list_documents,
+    put_document,
+    require_document,
+)
 from opencx.warehouse import Warehouse
 
 SEGMENT = "segment"
@@ -85,10 +91,7 @@ def save_segment(
 
 
 def saved_segment(con: duckdb.DuckDBPyConnection, name: str) -> SegmentDefinition:
-    doc = get_document(con, SEGMENT, name)
-    if doc is None:
-        known = ", ".join(d.name for d in list_documents(con, SEGMENT)) or "none yet"
-        raise NotFound(f"no saved segment named {name!r} (saved: {known})")
+    doc = require_document(con, SEGMENT, name, f"no saved segment named {name!r}")
     return parse_segment(doc.body)
 
 

@@ -10,6 +10,7 @@ from opencx.store._documents import (
     get_document,
     list_documents,
     put_document,
+    require_document,
 )
 from opencx.store._events import (
     EVENT_COLUMNS,
@@ -41,6 +42,7 @@ __all__ = [
     "migrate",
     "next_seq",
     "put_document",
+    "require_document",
     "schema_version",
     "stored_message_ids",
 ]

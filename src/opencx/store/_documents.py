@@ -7,6 +7,8 @@ from datetime import datetime
 
 import duckdb
 
+from opencx.errors import NotFound
+
 
 @dataclass(frozen=True)
 class Document:
@@ -24,6 +26,17 @@ def get_document(con: duckdb.DuckDBPyConnection, kind: str, name: str) -> Docume
         [kind, name],
     ).fetchall()
     return Document(*rows[0]) if rows else None
+
+
+def require_document(
+    con: duckdb.DuckDBPyConnection, kind: str, name: str, missing: str, listed: str = "saved"
+) -> Document:
+    """The document, or `NotFound` saying `missing` and naming those there are."""
+    doc = get_document(con, kind, name)
+    if doc is None:
+        known = ", ".join(d.name for d in list_documents(con, kind)) or "none yet"
+        raise NotFound(f"{missing} ({listed}: {known})")
+    return doc
 
 
 def list_documents(con: duckdb.DuckDBPyConnection, kind: str) -> list[Document]:

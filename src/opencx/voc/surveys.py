@@ -28,9 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from opencx.documents import parse_document
 from opencx.durations import format_duration, parse_duration
-from opencx.errors import NotFound
 from opencx.ingest import SCORE_RANGES
-from opencx.store import get_document, list_documents, put_document
+from opencx.store import list_documents, put_document, require_document
 from opencx.types import CHANNELS
 
 SURVEY = "survey"
@@ -215,10 +214,7 @@ def save_survey(
 
 
 def get_survey(con: duckdb.DuckDBPyConnection, survey_id: str) -> Survey:
-    doc = get_document(con, SURVEY, survey_id)
-    if doc is None:
-        known = ", ".join(d.name for d in list_documents(con, SURVEY)) or "none yet"
-        raise NotFound(f"no survey {survey_id!r} (defined: {known})")
+    doc = require_document(con, SURVEY, survey_id, f"no survey {survey_id!r}", "defined")
     return parse_survey(doc.body)
 
 
