@@ -52,6 +52,20 @@ class IdentitySettings(BaseSettings):
     )
 
 
+class SmtpSettings(BaseSettings):
+    """The mail server the email adapter of the outbox hands messages to."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    host: str = Field(default="", description="SMTP server; empty: email is not delivered.")
+    port: int = Field(default=25, ge=0, le=65535, description="SMTP port (587 with STARTTLS).")
+    starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    username: str = Field(default="", description="Login name; empty: no login.")
+    password: str = Field(default="", description="Login password.")
+    sender: str = Field(default="", description="From address of every message.")
+    timeout_s: float = Field(default=10.0, gt=0, description="Connection and command timeout.")
+
+
 class Settings(BaseSettings):
     """Everything OpenCX can be configured with."""
 
@@ -105,6 +119,30 @@ class Settings(BaseSettings):
         description="How often the server sends due survey invitations and opens cases for "
         "new answers (0: never).",
     )
+    segments_every_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often the server refreshes saved segments' members and the effort "
+        "traits of every profile (0: never; on demand with `opencx segments refresh`).",
+    )
+    orchestrate_every_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How often the server runs triggers, releases held contacts and delivers "
+        "the outbox (0: never).",
+    )
+    webhook_secret: str = Field(
+        default="",
+        description="Key of the HMAC-SHA256 signature on every outgoing webhook; empty: "
+        "webhook actions are refused.",
+    )
+    delivery_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before an outbox message is dead-lettered."
+    )
+    delivery_backoff_s: float = Field(
+        default=30.0, gt=0, description="First retry delay; doubles on each attempt."
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @classmethod

@@ -197,4 +197,78 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        5,
+        "segment members, computed traits, decisions, outbox, agent tasks, trigger runs",
+        """
+        CREATE TABLE segment_members (
+            segment VARCHAR NOT NULL,
+            person_id VARCHAR NOT NULL,
+            refreshed_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (segment, person_id)
+        );
+        CREATE TABLE computed_traits (
+            person_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            value JSON,
+            computed_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (person_id, name)
+        );
+        CREATE TABLE decisions (
+            id VARCHAR PRIMARY KEY,
+            key VARCHAR NOT NULL,
+            decided_at TIMESTAMPTZ NOT NULL,
+            person_id VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            trigger VARCHAR,
+            cause VARCHAR,
+            channel VARCHAR NOT NULL,
+            purpose VARCHAR NOT NULL,
+            priority INTEGER NOT NULL DEFAULT 0,
+            outcome VARCHAR NOT NULL,
+            rule VARCHAR,
+            hold_until TIMESTAMPTZ,
+            reasons JSON NOT NULL,
+            outbox_id VARCHAR
+        );
+        CREATE INDEX decisions_person ON decisions (person_id);
+        CREATE INDEX decisions_key ON decisions (key);
+        CREATE TABLE outbox (
+            id VARCHAR PRIMARY KEY,
+            idempotency_key VARCHAR NOT NULL UNIQUE,
+            decision_id VARCHAR,
+            person_id VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            purpose VARCHAR NOT NULL,
+            adapter VARCHAR NOT NULL,
+            destination VARCHAR,
+            payload JSON NOT NULL,
+            status VARCHAR NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMPTZ NOT NULL,
+            last_error VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            delivered_at TIMESTAMPTZ
+        );
+        CREATE INDEX outbox_person ON outbox (person_id);
+        CREATE TABLE agent_tasks (
+            id VARCHAR PRIMARY KEY,
+            person_id VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            title VARCHAR NOT NULL,
+            body VARCHAR,
+            trigger VARCHAR,
+            cause VARCHAR,
+            status VARCHAR NOT NULL DEFAULT 'open',
+            done_at TIMESTAMPTZ,
+            done_by VARCHAR
+        );
+        CREATE TABLE trigger_runs (
+            trigger VARCHAR PRIMARY KEY,
+            last_seq BIGINT NOT NULL DEFAULT -1,
+            last_run_at TIMESTAMPTZ
+        );
+        """,
+    ),
 )
