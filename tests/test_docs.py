@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from opencx.cli import app
-from opencx.config import IdentitySettings, Settings
+from opencx.config import IdentitySettings, Settings, SmtpSettings
 from tests.conftest import ROOT
 
 
@@ -18,8 +18,10 @@ def _commands(group: typer.Typer, prefix: str = "") -> list[str]:
 
 def test_every_setting_is_documented() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
-    missing = [f"OPENCX_{n.upper()}" for n in Settings.model_fields if n != "identity"]
-    missing += [f"OPENCX_IDENTITY__{n.upper()}" for n in IdentitySettings.model_fields]
+    nested = {"identity": IdentitySettings, "smtp": SmtpSettings}
+    missing = [f"OPENCX_{n.upper()}" for n in Settings.model_fields if n not in nested]
+    for group, model in nested.items():
+        missing += [f"OPENCX_{group.upper()}__{n.upper()}" for n in model.model_fields]
     assert [name for name in missing if f"`{name}`" not in text] == []
 
 
