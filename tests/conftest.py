@@ -32,7 +32,10 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Defaults, with the database in this test's own temp dir and no background refresh."""
-    return load_settings(db=tmp_path / "opencx.duckdb", profiles_refresh_s=0)
+    return load_settings(
+        db=tmp_path / "opencx.duckdb", profiles_refresh_s=0, orchestrate_every_s=0,
+        segments_every_s=0,
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -122,7 +125,10 @@ class LiveServer:
 
 def start_server(db: Path, write_key: str, admin_token: str, timeout: float = 30) -> LiveServer:
     port = free_port()
-    env = {**os.environ, "OPENCX_PROFILES_REFRESH_S": "0", "OPENCX_VOC_EVERY_S": "0"}
+    env = {
+        **os.environ, "OPENCX_PROFILES_REFRESH_S": "0", "OPENCX_VOC_EVERY_S": "0",
+        "OPENCX_ORCHESTRATE_EVERY_S": "0", "OPENCX_SEGMENTS_EVERY_S": "0",
+    }  # fmt: skip
     log = db.with_suffix(f".{port}.log")
     with log.open("wb") as out:
         process = subprocess.Popen(

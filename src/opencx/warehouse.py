@@ -29,6 +29,7 @@ from opencx.store import fetch_one
 
 EVENTS = "analytics_events"
 PROFILES = "analytics_profiles"
+COMPUTED = "computed_traits"  # effort traits and the like, written by segment refreshes
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -105,11 +106,13 @@ def spark(session: Any, parquet_dir: Path | str) -> Warehouse:
         if not (root / name).exists():
             raise InvalidInput(f"{root} has no {name}/: export it with `opencx export parquet`")
         session.read.parquet(str(root / name)).createOrReplaceTempView(name)
+    if (root / COMPUTED).exists():  # older exports have none: effort fields are then missing
+        session.read.parquet(str(root / COMPUTED)).createOrReplaceTempView(COMPUTED)
     return Warehouse(ibis.pyspark.connect(session), "pyspark")
 
 
 def export_parquet(con: duckdb.DuckDBPyConnection, directory: Path | str) -> dict[str, int]:
-    """Write both analytics tables as Parquet (events partitioned by day) for another engine.
+    """Write the analytics tables as Parquet (events partitioned by day) for another engine.
 
     Writes into a fresh folder beside the target and swaps it in, so a reader never sees
     a half-written export and running it twice leaves the same files.
@@ -117,15 +120,17 @@ def export_parquet(con: duckdb.DuckDBPyConnection, directory: Path | str) -> dic
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for name, partition in ((EVENTS, "day"), (PROFILES, None)):
+    selects = {
+        EVENTS: f"SELECT *, CAST(timestamp AS DATE) AS day FROM {EVENTS}",
+        PROFILES: f"SELECT * FROM {PROFILES}",
+        COMPUTED: "SELECT person_id, name, CAST(value AS VARCHAR) AS value, computed_at "
+        f"FROM {COMPUTED}",
+    }
+    for name, partition in ((EVENTS, "day"), (PROFILES, None), (COMPUTED, None)):
         target = root / name
         staging = root / f".{name}.tmp"
         _remove(staging)
-        select = (
-            f"SELECT *, CAST(timestamp AS DATE) AS day FROM {name}"
-            if partition
-            else f"SELECT * FROM {name}"
-        )
+        select = selects[name]
         options = f"FORMAT parquet, PARTITION_BY ({partition})" if partition else "FORMAT parquet"
         if partition:
             con.execute(f"COPY ({select}) TO '{staging}' ({options})")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+from opencx.config import load_settings
+from opencx.store import Store
 from tests.conftest import ApiClient
 from tests.journeys.conftest import write_events
 
@@ -47,3 +52,83 @@ def test_nps_by_saved_segment(api: ApiClient) -> None:
     body = api.client.get("/api/v1/metrics/nps", params={"by": "segment"}, headers=headers).json()
     [group] = body["groups"]
     assert group["group"] == "unhappy" and group["value"] == -100.0 and group["responses"] == 2
+
+
+def test_consistency_flags_the_lagging_channel_of_a_stage(api: ApiClient) -> None:
+    from opencx.journeys import save_touchpoint_model
+
+    save_touchpoint_model(
+        api.store.con,
+        "touchpoints:\n"
+        "- {id: billing@chat, name: Chat, event: Chat Ended, channel: chat, stage: service}\n"
+        "- {id: billing@phone, name: Call, event: Call Ended, channel: phone, stage: service}\n",
+    )
+    scores = {"billing@chat": [5] * 61 + [2] * 39, "billing@phone": [5] * 160 + [1] * 40}
+    rows = [
+        (f"p-{tp}-{i}", i / 10, "Survey Responded", "email",
+         {"survey_type": "csat", "score": s, "touchpoint": tp})
+        for tp, values in scores.items()
+        for i, s in enumerate(values)
+    ]  # fmt: skip
+    write_events(api.store, rows)
+    headers = api.bearer("analyst")
+    response = api.client.get("/api/v1/metrics/consistency", params={"kind": "csat"},
+                              headers=headers)  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    [stage] = body["stages"]
+    assert (stage["kpi"], stage["stage"], stage["spread"]) == ("csat", "service", 80.0 - 61.0)
+    assert {c["channel"]: c["responses"] for c in stage["channels"]} == {"phone": 200, "chat": 100}
+    [flag] = body["flags"]
+    assert (flag["channel"], flag["value"], flag["others"]) == ("chat", 61.0, 80.0)
+    assert flag["message"] == (
+        "CSAT for service in chat is 61% vs 80% on the other channels (p < 0.001, 100 answers)"
+    )
+    assert stage["lagging"] == [flag]
+    strict = api.client.get("/api/v1/metrics/consistency", params={"min_n": 150},
+                            headers=headers).json()  # fmt: skip
+    assert strict["flags"] == []  # chat's 100 answers are too few to be compared
+    after = {"from": "2030-01-01T00:00:00Z"}
+    later = api.client.get("/api/v1/metrics/consistency", params=after, headers=headers).json()
+    assert later == {"stages": [], "flags": []}
+    assert api.client.get("/api/v1/metrics/consistency", params={"kind": "smiles"},
+                          headers=headers).status_code == 422  # fmt: skip
+    assert api.client.get("/api/v1/metrics/consistency",
+                          headers=api.bearer("agent")).status_code == 403  # fmt: skip
+
+
+def test_the_server_refreshes_segments_and_effort_traits_on_schedule(tmp_path: Path) -> None:
+    from opencx.api._state import ServerState
+    from opencx.segments import save_segment
+
+    settings = load_settings(db=tmp_path / "s.duckdb", profiles_refresh_s=0, voc_every_s=0,
+                             segments_every_s=0.2)  # fmt: skip
+    with Store() as store:
+        write_events(store, [
+            ("p1", 0, "Password Reset Failed", "app"),
+            ("p1", 0.5, "Call Started", "phone", {"topic": "password"}),
+            ("p2", 0, "Order Completed", "web", {"revenue": 5}),
+        ])  # fmt: skip
+        save_segment(store.con, {"name": "buyers", "rule": "orders > 0"})
+        store.con.execute(
+            "INSERT INTO computed_traits VALUES ('p9', 'effort_score_90d', '5', now())"
+        )
+        state = ServerState.open(settings, store)
+        state.start()
+        try:
+            deadline = time.monotonic() + 20
+            members: list[tuple[str, str]] = []
+            stale: list[tuple[str]] = [("p9",)]
+            while time.monotonic() < deadline and (not members or stale):
+                time.sleep(0.1)
+                cursor = store.cursor()
+                members = cursor.execute(
+                    "SELECT segment, person_id FROM segment_members"
+                ).fetchall()
+                stale = cursor.execute("SELECT person_id FROM computed_traits").fetchall()
+        finally:
+            state.stop()
+        assert members == [("buyers", "p2")]
+        # The effort traits were rewritten: the log's events are months old, so nobody was
+        # active in the last 90 days and the stale value is gone.
+        assert stale == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -11,13 +12,19 @@ import pytest
 from opencx.errors import InvalidInput
 from opencx.journeys import TouchpointModel, model_from_counts
 from opencx.metrics import (
+    EFFORT_SCORE,
+    EFFORT_TRAITS,
     EffortRules,
     assisted_contacts,
     effort,
     effort_by_segment,
     effort_by_touchpoint,
     effort_signals,
+    effort_summary,
+    write_effort_traits,
 )
+from opencx.segments import COMPUTED_TRAITS
+from opencx.store import Store
 from opencx.warehouse import Warehouse
 from tests.journeys.conftest import T0, Row
 from tests.metrics.conftest import Log
@@ -150,3 +157,42 @@ def test_a_bad_period_is_refused(warehouse: Warehouse) -> None:
 
 def test_the_docstring_examples_run() -> None:
     assert doctest.testmod(effort).failed == 0
+
+
+# -- effort as computed traits on each profile ---------------------------------------
+def _stored(store: Store) -> dict[tuple[str, str], object]:
+    rows = store.con.execute("SELECT person_id, name, value FROM computed_traits").fetchall()
+    return {(p, n): json.loads(v) for p, n, v in rows}
+
+
+def test_effort_traits_are_written_and_replaced(store: Store, warehouse: Warehouse) -> None:
+    now = T0 + timedelta(days=10)
+    assert set(EFFORT_TRAITS.values()) | {EFFORT_SCORE} <= set(COMPUTED_TRAITS)
+    store.con.execute(
+        "INSERT INTO computed_traits VALUES ('gone', 'effort_score_90d', '7', now()), "
+        "('p1', 'loyalty_tier', '\"gold\"', now())"
+    )
+    written = write_effort_traits(store.con, warehouse, now, model=model_of(ROWS))
+    assert written == 7 * 5  # every person with an event in the 90 days, five traits each
+    stored = _stored(store)
+    assert ("gone", "effort_score_90d") not in stored  # no longer current: removed
+    assert stored["p1", "loyalty_tier"] == "gold"  # other computed traits are left alone
+    assert stored["p1", "effort_repeat_contacts_90d"] == 1
+    assert stored["p1", "effort_slow_resolutions_90d"] == 1
+    assert stored["p3", "effort_channel_hops_90d"] == 1
+    assert stored["p3", "effort_repeat_identification_90d"] == 1
+    assert stored["p2", "effort_score_90d"] == 2 and stored["p3", "effort_score_90d"] == 2
+    assert stored["p7", "effort_score_90d"] == 0
+    # Much later nobody is active: every effort value goes, in one replacement.
+    assert write_effort_traits(store.con, warehouse, now + timedelta(days=200),
+                               model=model_of(ROWS)) == 0  # fmt: skip
+    assert set(_stored(store)) == {("p1", "loyalty_tier")}
+
+
+def test_the_summary_adds_up_the_signals(warehouse: Warehouse) -> None:
+    summary = effort_summary(warehouse, model_of(ROWS))
+    assert (summary.people, summary.contacts) == (7, 10)
+    assert summary.counts == {"repeat_contact": 2, "channel_hop": 2, "reidentification": 1,
+                              "slow_resolution": 2}  # fmt: skip
+    assert summary.people_with["channel_hop"] == 2
+    assert summary.share("channel_hop") == pytest.approx(0.2)

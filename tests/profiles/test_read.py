@@ -13,6 +13,7 @@ from opencx.ingest import Ingestor, SourceContext
 from opencx.profiles import (
     MAX_TIMELINE,
     canonical_id,
+    computed_traits,
     find_profiles,
     get_profile,
     refresh_profiles,
@@ -75,6 +76,24 @@ def test_traits_newest_wins_per_trait_across_sources(ingestor: Ingestor) -> None
     assert person.sources == ["crm", "ios-app", "web"]
     assert person.event_count == 3 and person.counts_by_type == {"identify": 3}
     assert person.merged_ids == []
+
+
+def test_computed_traits_are_kept_apart_from_the_customers_own(ingestor: Ingestor) -> None:
+    ingestor.ingest([identify("1", "2026-01-01T08:00:00Z", plan="pro")], WEB)
+    pid = one_profile(ingestor, "user_id:u")
+    con = ingestor.store.con
+    assert (get_profile(con, pid).computed, get_profile(con, pid).computed_at) == ({}, None)
+    con.execute(
+        "INSERT INTO computed_traits VALUES (?, 'effort_channel_hops_90d', '2', ?), "
+        "(?, 'effort_score_90d', '3', ?), ('someone-else', 'effort_score_90d', '9', ?)",
+        [pid, at("2026-02-01T00:00:00"), pid, at("2026-02-02T00:00:00"),
+         at("2026-02-03T00:00:00")],
+    )  # fmt: skip
+    person = get_profile(con, pid)
+    assert person.computed == {"effort_channel_hops_90d": 2, "effort_score_90d": 3}
+    assert person.computed_at == at("2026-02-02T00:00:00")
+    assert person.traits == {"plan": "pro"}  # the customer's own traits are unchanged
+    assert computed_traits(con, pid) == (person.computed, person.computed_at)
 
 
 def test_the_same_person_is_found_by_every_identifier(ingestor: Ingestor) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from opencx.errors import InvalidInput
-from opencx.segments import FEATURES, features_expression
-from opencx.warehouse import Warehouse
-from tests.journeys.conftest import Row
+from opencx.segments import COMPUTED_TRAITS, FEATURES, evaluate_segment, features_expression
+from opencx.store import Store
+from opencx.warehouse import Warehouse, embedded
+from tests.journeys.conftest import Row, write_events
 from tests.segments.conftest import NOW, hours_before_now, warehouse_over
 
 
@@ -122,3 +123,24 @@ def test_asking_for_some_columns_computes_the_same_values(warehouse: Warehouse) 
 def test_unknown_columns_are_named(warehouse: Warehouse) -> None:
     with pytest.raises(InvalidInput, match="unknown features spend; known: person_id"):
         features_expression(warehouse, NOW, columns=["spend", "orders"])
+
+
+def test_computed_traits_are_numbers_read_from_the_store() -> None:
+    with Store() as store:
+        write_events(store, ROWS)
+        store.con.execute(
+            "INSERT INTO computed_traits VALUES ('p1', 'effort_channel_hops_90d', '2', now()), "
+            "('p2', 'effort_channel_hops_90d', '0', now()), "
+            "('p1', 'effort_score_90d', '4', now()), "
+            "('p3', 'something_else', '\"text\"', now())"
+        )
+        warehouse = embedded(store.con)
+        table = features_expression(warehouse, NOW, columns=list(COMPUTED_TRAITS))
+        rows = {r["person_id"]: r for r in table.to_pyarrow().to_pylist()}
+        assert rows["p1"]["effort_channel_hops_90d"] == 2.0 and rows["p1"]["effort_score_90d"] == 4
+        assert rows["p2"]["effort_channel_hops_90d"] == 0.0
+        assert rows["p3"]["effort_channel_hops_90d"] is None  # never computed: no value
+        assert evaluate_segment(warehouse, "effort_channel_hops_90d >= 2", NOW) == ["p1"]
+        assert evaluate_segment(warehouse, "effort_channel_hops_90d < 1", NOW) == ["p2"]
+        with pytest.raises(InvalidInput, match="is a number"):
+            evaluate_segment(warehouse, 'effort_score_90d = "high"', NOW)

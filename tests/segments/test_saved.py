@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import doctest
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from opencx.segments import (
     delete_segment,
     parse_segment,
     record_segment_sizes,
+    refresh_segments,
     save_segment,
     saved_segment,
     saved_segments,
@@ -19,6 +21,8 @@ from opencx.segments import (
 )
 from opencx.segments import saved as saved_module
 from opencx.store import Store
+from opencx.warehouse import Warehouse
+from tests.journeys.conftest import Row, write_events
 from tests.segments.conftest import NOW, Log, hours_before_now
 
 UNHAPPY = """
@@ -92,3 +96,88 @@ def test_nothing_saved_records_nothing(store: Store, log: Log) -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(saved_module).failed == 0
+
+
+# -- refresh: members materialised, computed traits first ---------------------------
+def _members(store: Store) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for segment, person in store.con.execute(
+        "SELECT segment, person_id FROM segment_members ORDER BY segment, person_id"
+    ).fetchall():
+        out.setdefault(segment, []).append(person)
+    return out
+
+
+def _orders(*people: str) -> list[Row]:
+    return [(p, hours_before_now(1), "Order Completed", "web", {"revenue": 10}) for p in people]
+
+
+def test_refresh_materialises_members_and_replaces_them(store: Store, log: Log) -> None:
+    warehouse = log(_orders("p1", "p2", "p3"))
+    save_segment(store.con, {"name": "buyers", "rule": "orders > 0"})
+    save_segment(store.con, {"name": "big", "rule": "revenue >= 20 or trait.vip"})
+    save_segment(store.con, {"name": "gone", "rule": "orders > 0"})
+    steps: list[tuple[int, int]] = []
+    first = refresh_segments(store.con, warehouse, NOW, progress=lambda d, t: steps.append((d, t)))
+    assert first.sizes == {"big": 0, "buyers": 3, "gone": 3} and first.failed == {}
+    assert _members(store) == {"buyers": ["p1", "p2", "p3"], "gone": ["p1", "p2", "p3"]}
+    assert steps[0] == (0, 2) and steps[-1] == (2, 2)
+    # p1 orders again (revenue 20: now "big"), a segment is deleted: rows follow.
+    write_events(store, _orders("p1"), seq_start=100)
+    delete_segment(store.con, "gone")
+    second = refresh_segments(store.con, warehouse, NOW + timedelta(hours=1))
+    assert second.sizes == {"big": 1, "buyers": 3}
+    assert _members(store) == {"big": ["p1"], "buyers": ["p1", "p2", "p3"]}
+    stamps = store.con.execute("SELECT DISTINCT refreshed_at FROM segment_members").fetchall()
+    assert stamps == [(NOW + timedelta(hours=1),)]
+    assert [p.size for p in segment_size_history(store.con, "big")] == [0, 1]
+    # Members who leave are removed: a rule nobody meets empties its rows.
+    save_segment(store.con, {"name": "big", "rule": "revenue >= 1000"})
+    refresh_segments(store.con, warehouse, NOW + timedelta(hours=2))
+    assert _members(store) == {"buyers": ["p1", "p2", "p3"]}
+
+
+def test_refresh_writes_computed_traits_before_reading_them(store: Store, log: Log) -> None:
+    warehouse = log(_orders("p1", "p2"))
+    save_segment(store.con, {"name": "hoppers", "rule": "effort_channel_hops_90d >= 2"})
+    calls: list[datetime] = []
+
+    def hops(con: Any, wh: Warehouse, now: datetime) -> int:
+        calls.append(now)
+        con.execute(
+            "INSERT OR REPLACE INTO computed_traits VALUES "
+            "('p1', 'effort_channel_hops_90d', '3', ?), ('p2', 'effort_channel_hops_90d', '1', ?)",
+            [now, now],
+        )
+        return 2
+
+    result = refresh_segments(store.con, warehouse, NOW, traits=[hops])
+    assert calls == [NOW] and result.trait_rows == 2
+    assert result.sizes == {"hoppers": 1} and _members(store) == {"hoppers": ["p1"]}
+
+
+def test_a_rule_that_cannot_run_keeps_its_old_members(
+    store: Store, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = log(_orders("p1"))
+    save_segment(store.con, {"name": "buyers", "rule": "orders > 0"})
+    save_segment(store.con, {"name": "hoppers", "rule": "effort_channel_hops_90d >= 0"})
+    store.con.execute(
+        "INSERT INTO computed_traits VALUES ('p1', 'effort_channel_hops_90d', '0', now())"
+    )
+    assert refresh_segments(store.con, warehouse, NOW).sizes == {"buyers": 1, "hoppers": 1}
+    # An engine without the computed traits table: that rule fails, the other refreshes.
+    monkeypatch.setattr(saved_module, "computed_traits_table", lambda wh: None)
+    result = refresh_segments(store.con, warehouse, NOW + timedelta(hours=1))
+    assert result.sizes == {"buyers": 1}
+    assert "unknown field 'effort_channel_hops_90d'" in result.failed["hoppers"]
+    assert _members(store) == {"buyers": ["p1"], "hoppers": ["p1"]}
+
+
+def test_refresh_with_nothing_saved_empties_the_members(store: Store, log: Log) -> None:
+    warehouse = log(_orders("p1"))
+    save_segment(store.con, {"name": "buyers", "rule": "orders > 0"})
+    refresh_segments(store.con, warehouse, NOW)
+    delete_segment(store.con, "buyers")
+    assert refresh_segments(store.con, warehouse, NOW).sizes == {}
+    assert _members(store) == {}

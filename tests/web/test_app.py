@@ -150,3 +150,69 @@ def test_stored_markup_in_traits_renders_inert(web: TestClient, settings: Settin
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+# -- overview: drivers, effort, consistency ------------------------------------------
+@pytest.fixture
+def analytics_web(settings: Settings) -> Iterator[TestClient]:
+    """A log where a failed app password reset makes detractors and the app's CES lags."""
+    from datetime import UTC, datetime
+
+    from tests.journeys.conftest import T0, write_events
+
+    now = (datetime.now(UTC) - T0).total_seconds() / 3600  # write_events' hours for "now"
+    rows: list[tuple] = []  # type: ignore[type-arg]
+    for i in range(120):
+        person, reset = f"p{i}", i % 2 == 0
+        rows.append((person, now - 240, "Account Login", "web"))
+        if i % 3 == 0:
+            rows.append((person, now - 230, "Bill Viewed", "app"))
+        if reset:
+            rows.append((person, now - 220, "Password Reset Failed", "app"))
+            if i % 4 == 0:  # half of them call: a channel hop, not the same people
+                rows.append((person, now - 219.5, "Call Started", "phone", {"topic": "pw"}))
+        happy = (i % 10 == 0) if reset else (i % 10 != 1)
+        rows.append((person, now - 120, "Survey Responded", "email",
+                     {"survey_type": "nps", "score": 9 if happy else 2}))  # fmt: skip
+        touchpoint = "password_reset_failed@app" if i < 60 else "call_started@phone"
+        rows.append((person, now - 100, "Survey Responded", "email",
+                     {"survey_type": "ces", "score": 2 if i < 60 else 6,
+                      "touchpoint": touchpoint}))  # fmt: skip
+    with Store() as store:
+        add_user(store.con, "analyst@example.com", "analyst", PASSWORD)
+        write_events(store, rows)
+        refresh_profiles(store.con)
+        with TestClient(create_app(settings, store)) as client:
+            yield client
+
+
+def test_overview_loads_drivers_effort_and_consistency_after_the_page(
+    analytics_web: TestClient,
+) -> None:
+    sign_in(analytics_web, "analyst@example.com")
+    page = analytics_web.get("/")
+    assert page.status_code == 200
+    assert 'hx-get="/overview/analytics"' in page.text and 'id="drivers"' not in page.text
+    part = analytics_web.get("/overview/analytics")
+    assert part.status_code == 200 and "<html" not in part.text
+    drivers = part.text[part.text.index('id="drivers"') : part.text.index('id="effort"')]
+    assert '<svg class="chart"' in drivers
+    # The failed reset raises detractors: the first (most harmful) bar, in red, significant.
+    first = re.search(r'class="lbl">([^<]+)</text><rect [^>]*fill="([^"]+)"', drivers)
+    assert first and first.groups() == ("Password Reset Fail…", "#dc2626")
+    assert "n.s." in drivers  # the unrelated bill view is marked not significant
+    assert 'class="not-significant"><strong>Bill Viewed (app)' in drivers
+    effort = part.text[part.text.index('id="effort"') : part.text.index('id="consistency"')]
+    assert re.search(r'<span class="num">30</span><span>channel hops</span>', effort)
+    assert (
+        "CES for service in app is 2.0 vs 6.0 on the other channels (p &lt; 0.001, 60 answers)"
+        in part.text
+    )
+    # Remembered for a few minutes: the page now shows the sections at once.
+    again = analytics_web.get("/")
+    assert 'id="drivers"' in again.text and 'hx-get="/overview/analytics"' not in again.text
+
+
+def test_overview_analytics_need_the_analyst_role(web: TestClient) -> None:
+    sign_in(web, "agent@example.com")
+    assert web.get("/overview/analytics").status_code == 403

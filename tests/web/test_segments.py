@@ -25,3 +25,12 @@ def test_a_segment_is_saved_counted_and_explained(brand_server: BrandServer) -> 
         assert refused.status_code == 400 and "column" in refused.text
         hostile = {"name": "x", "rule": "__import__('os')", "csrf": _csrf(client)}
         assert client.post("/segments", data=hostile).status_code == 400
+
+
+def test_members_are_read_as_refreshed_and_refresh_on_demand(brand_server: BrandServer) -> None:
+    with httpx.Client(base_url=brand_server.server.url, timeout=60) as client:
+        _sign_in(client, "analyst@example.com")
+        page = client.get("/segments").text
+        assert "upgrade-ready" in page and "Members as of" in page
+        assert client.post("/segments/refresh", data={"csrf": _csrf(client)}).status_code == 303
+        assert "Members as of" in client.get("/segments").text

@@ -14,7 +14,11 @@ from typing import TypeVar
 from opencx.access import Source, Token, source_for_write_key, token_for_secret
 from opencx.config import Settings
 from opencx.ingest import Ingestor
+from opencx.metrics import write_effort_traits
+from opencx.orchestrate.engine import delivery_round, trigger_round
+from opencx.orchestrate.outbox import release_leases
 from opencx.profiles import refresh_profiles
+from opencx.segments import refresh_segments
 from opencx.store import Store
 from opencx.voc import list_surveys, open_cases_from_answers, run_schedule, run_trigger
 from opencx.warehouse import Warehouse, embedded
@@ -34,8 +38,8 @@ class ServerState:
     _sources: dict[str, tuple[Source | None, float]] = field(default_factory=dict)
     _tokens: dict[str, tuple[Token | None, float]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _refresher: threading.Thread | None = None
-    _voc: threading.Thread | None = None
+    _workers: list[threading.Thread] = field(default_factory=list)
+    _profile_flushes: int = -1
     _local: threading.local = field(default_factory=threading.local)
 
     @classmethod
@@ -49,53 +53,79 @@ class ServerState:
         gc.collect()
         gc.freeze()
         self.ingestor.start()
-        if self.settings.profiles_refresh_s > 0:
-            self._refresher = threading.Thread(
-                target=self._refresh_loop, name="opencx-profiles", daemon=True
-            )
-            self._refresher.start()
-        if self.settings.voc_every_s > 0:
-            self._voc = threading.Thread(target=self._voc_loop, name="opencx-voc", daemon=True)
-            self._voc.start()
+        release_leases(self.store.cursor(), datetime.now(UTC))  # a crash's half-sent chunk
+        s = self.settings
+        self._every("profiles", s.profiles_refresh_s, self._refresh_profiles)
+        self._every("voc", s.voc_every_s, self._voc_round())
+        self._every("segments", s.segments_every_s, self._refresh_segments)
+        self._every("triggers", s.orchestrate_every_s, self._trigger_round)
+        self._every("delivery", s.orchestrate_every_s, self._deliver)  # slow webhooks apart
 
     def stop(self) -> None:
         self._stop.set()
-        for worker in (self._refresher, self._voc):
-            if worker is not None:
-                worker.join()
+        for worker in self._workers:
+            worker.join()
         self.ingestor.stop()
 
-    def _voc_loop(self) -> None:
+    def _every(self, name: str, seconds: float, work: Callable[[], None]) -> None:
+        """Run `work` every `seconds` (never when 0) on its own thread, until stopped; a
+        failed round is logged and the next one retries: it never takes the server down."""
+        if seconds <= 0:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    work()
+                except Exception:
+                    log.exception("%s round failed", name)
+
+        worker = threading.Thread(target=loop, name=f"opencx-{name}", daemon=True)
+        self._workers.append(worker)
+        worker.start()
+
+    def _voc_round(self) -> Callable[[], None]:
         """Send the survey invitations that are due and close the loop on new answers."""
         wait = timedelta(days=self.settings.survey_wait_days)
         since: datetime | None = None
-        while not self._stop.wait(self.settings.voc_every_s):
-            started = datetime.now(UTC)
-            try:
-                for survey in list_surveys(self.store.cursor()):
-                    if survey.trigger is not None and survey.schedule is None:
-                        run_trigger(self.ingestor, survey, global_wait=wait)
-                    elif survey.schedule is not None:
-                        run_schedule(self.ingestor, survey, global_wait=wait)
-                open_cases_from_answers(
-                    self.ingestor, since=since, queue=self.settings.case_queue,
-                    sla_hours=self.settings.case_sla_hours,
-                )  # fmt: skip
-                since = started - timedelta(hours=1)  # late-committed answers, once more
-            except Exception:  # the next round retries; never take the server down
-                log.exception("survey invitations or case opening failed")
 
-    def _refresh_loop(self) -> None:
-        last_flushes = -1
-        while not self._stop.wait(self.settings.profiles_refresh_s):
-            flushes = self.ingestor.writer.flushes
-            if flushes == last_flushes:
-                continue
-            try:
-                refresh_profiles(self.store.cursor())
-                last_flushes = flushes
-            except Exception:  # the next round retries; never take the server down
-                log.exception("profiles refresh failed")
+        def round() -> None:
+            nonlocal since
+            started = datetime.now(UTC)
+            for survey in list_surveys(self.store.cursor()):
+                if survey.trigger is not None and survey.schedule is None:
+                    run_trigger(self.ingestor, survey, global_wait=wait)
+                elif survey.schedule is not None:
+                    run_schedule(self.ingestor, survey, global_wait=wait)
+            open_cases_from_answers(
+                self.ingestor, since=since, queue=self.settings.case_queue,
+                sla_hours=self.settings.case_sla_hours,
+            )  # fmt: skip
+            since = started - timedelta(hours=1)  # late-committed answers, once more
+
+        return round
+
+    def _refresh_segments(self) -> None:
+        """Effort traits and saved segments' members (what audiences read)."""
+        result = refresh_segments(
+            self.store.cursor(), self.warehouse(), datetime.now(UTC), traits=[write_effort_traits]
+        )
+        for name, reason in result.failed.items():
+            log.warning("segment %s kept its old members: %s", name, reason)
+
+    def _trigger_round(self) -> None:
+        """Triggers and due holds through the contact policy into the outbox."""
+        for error in trigger_round(self.ingestor, self.settings).errors:
+            log.warning("trigger failed: %s", error)
+
+    def _deliver(self) -> None:
+        delivery_round(self.ingestor, self.settings)
+
+    def _refresh_profiles(self) -> None:
+        flushes = self.ingestor.writer.flushes
+        if flushes != self._profile_flushes:
+            refresh_profiles(self.store.cursor())
+            self._profile_flushes = flushes
 
     def warehouse(self) -> Warehouse:
         """The analytics engine for the calling thread (the store's DuckDB, through Ibis)."""

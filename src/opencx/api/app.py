@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opencx import __version__, web
-from opencx.api import admin, ingest, journeys, metrics, profiles, voc
+from opencx.api import admin, ingest, journeys, metrics, orchestrate, profiles, voc
 from opencx.api._state import ServerState
 from opencx.config import Settings, load_settings
 from opencx.documents import describe_errors
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(journeys.router)
     app.include_router(voc.router)
     app.include_router(metrics.router)
+    app.include_router(orchestrate.router)
     web.install(app)
     if settings.cors_origins:
         app.add_middleware(IngestionCORS, origins=settings.cors_origins)

@@ -27,15 +27,26 @@ from opencx.cli._common import (
     handles_errors,
     open_store,
     progress_bar,
+    resolve_person,
     settings_for,
 )
 from opencx.cli.journeys import journeys_app, touchpoints_app
-from opencx.cli.metrics import alerts_command, drivers_command, metrics_app
+from opencx.cli.metrics import alerts_command, consistency_command, drivers_command, metrics_app
+from opencx.cli.orchestrate import (
+    actions_app,
+    decisions_command,
+    nba_command,
+    policy_app,
+    tasks_command,
+    triggers_app,
+)
+from opencx.cli.outbox import outbox_app
+from opencx.cli.segments import segments_app
 from opencx.cli.voc import cases_app, surveys_app
-from opencx.errors import InvalidInput, NotFound
+from opencx.errors import InvalidInput
 from opencx.identity import parse_identifier, rebuild, split
 from opencx.ingest import Ingestor, SourceContext, import_file, parse_mapping, replay_failed
-from opencx.profiles import find_profiles, get_profile, refresh_profiles, timeline
+from opencx.profiles import get_profile, refresh_profiles, timeline
 from opencx.store import Store
 from opencx.types import CHANNELS, ROLES
 from opencx.voc import open_cases_from_answers
@@ -62,8 +73,17 @@ app.add_typer(touchpoints_app, name="touchpoints")
 app.add_typer(surveys_app, name="surveys")
 app.add_typer(cases_app, name="cases")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(outbox_app, name="outbox")
 app.command("alerts")(handles_errors(alerts_command))
 app.command("drivers")(handles_errors(drivers_command))
+app.command("consistency")(handles_errors(consistency_command))
+app.add_typer(segments_app, name="segments")
+app.add_typer(triggers_app, name="triggers")
+app.add_typer(policy_app, name="policy")
+app.add_typer(actions_app, name="actions")
+app.command("nba")(handles_errors(nba_command))
+app.command("decisions")(handles_errors(decisions_command))
+app.command("tasks")(handles_errors(tasks_command))
 
 
 @app.command()
@@ -333,14 +353,7 @@ def profile(
     settings = settings_for(db)
     with open_store(settings) as store:
         con = store.con
-        if identifier.startswith("p_") and ":" not in identifier:
-            pid = identifier
-        else:
-            key = parse_identifier(identifier, Ingestor(store, settings).extractor)
-            found = find_profiles(con, key)
-            if not found:
-                raise NotFound(f"no profile has the identifier {key}")
-            pid = found[0]
+        pid = resolve_person(store, settings, identifier)
         person = get_profile(con, pid)
         entries = timeline(con, pid, limit=limit)
     if as_json:

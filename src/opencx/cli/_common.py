@@ -12,10 +12,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
 
 from opencx.config import Settings, load_settings
-from opencx.errors import InvalidInput, OpenCXError
+from opencx.errors import InvalidInput, NotFound, OpenCXError
+from opencx.identity import parse_identifier
+from opencx.ingest import Ingestor
 from opencx.journeys import TouchpointModel, touchpoint_model
+from opencx.profiles import find_profiles
 from opencx.store import Store
 from opencx.warehouse import Warehouse, embedded
 
@@ -92,3 +96,24 @@ def open_analytics(db: Path | None) -> Iterator[tuple[Store, Warehouse, Touchpoi
     with open_store(settings_for(db)) as store:
         warehouse = embedded(store.con)
         yield store, warehouse, touchpoint_model(store.con, warehouse)
+
+
+def resolve_person(store: Store, settings: Settings, identifier: str) -> str:
+    """A profile id as typed (`p_…`), or the profile holding `KIND:VALUE`."""
+    if identifier.startswith("p_") and ":" not in identifier:
+        return identifier
+    key = parse_identifier(identifier, Ingestor(store, settings).extractor)
+    found = find_profiles(store.con, key)
+    if not found:
+        raise NotFound(f"no profile has the identifier {key}")
+    return found[0]
+
+
+def bar_chart(items: list[tuple[str, float]], *, width: int = 30, colour: str = "blue") -> Table:
+    """Horizontal bars in the terminal: label, bar, value."""
+    table = Table.grid(padding=(0, 1))
+    top = max((abs(v) for _, v in items), default=0) or 1
+    for label, value in items:
+        bar = "█" * round(width * abs(value) / top)
+        table.add_row(escape(label), f"[{colour}]{bar}[/]", f"{value:,.0f}")
+    return table

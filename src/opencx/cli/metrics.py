@@ -1,4 +1,4 @@
-"""`opencx metrics ...` and `opencx alerts`: experience KPIs with their noise."""
+"""`opencx metrics ...`, `opencx alerts`, `opencx drivers`, `opencx consistency`: KPIs and noise."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from opencx.cli._common import (
 )
 from opencx.errors import InvalidInput
 from opencx.metrics import alerts as find_alerts
-from opencx.metrics import key_drivers, kpi
+from opencx.metrics import channel_consistency, key_drivers, kpi
 from opencx.warehouse import embedded
 
 metrics_app = typer.Typer(help="NPS, CSAT and CES with 95% intervals.", no_args_is_help=True)
@@ -102,3 +102,38 @@ def drivers_command(
             f"{d.p_adjusted:.3f}", mark,
         )  # fmt: skip
     console.print(table)
+
+
+def consistency_command(
+    kind: Annotated[str, typer.Option(help="nps, csat or ces.")] = "csat",
+    min_n: Annotated[int, typer.Option(help="Answers a channel needs to be compared.")] = 30,
+    db: DbOption = None,
+) -> None:
+    """One KPI per journey stage and channel; channels lagging the rest flagged beyond noise."""
+    if kind not in ("nps", "csat", "ces"):
+        raise InvalidInput(f"--kind must be nps, csat or ces, got {kind!r}")
+    with open_analytics(db) as (_, warehouse, model):
+        result = channel_consistency(warehouse, model, kinds=[kind], min_n=min_n)
+    if not result.stages:
+        console.print(f"No {kind.upper()} answers about a touchpoint of the model yet.")
+        return
+    unit = "%" if kind == "csat" else ""
+    for stage in result.stages:
+        spread = "" if stage.spread is None else f", spread {stage.spread:.1f}{unit}"
+        table = Table(
+            "channel", kind.upper(), "95% interval", "answers", "", "",
+            title=f"{escape(stage.stage)}{spread}", title_justify="left",
+        )  # fmt: skip
+        top = max((abs(c.value) for c in stage.channels), default=1) or 1
+        lagging = {g.channel for g in stage.flags}
+        for c in stage.channels:
+            interval = "" if c.low is None else f"{c.low:.1f} to {c.high:.1f}"
+            colour = "red" if c.channel in lagging else "blue"
+            bar = f"[{colour}]{'█' * round(20 * abs(c.value) / top)}[/]"
+            mark = "[bold red]lags[/]" if c.channel in lagging else ""
+            table.add_row(escape(c.channel), f"{c.value:.1f}", interval, f"{c.n:,}", bar, mark)
+        console.print(table)
+    for flag in result.flags:
+        console.print(f"[red]▼[/] {escape(flag.message)}", highlight=False, soft_wrap=True)
+    if not result.flags:
+        console.print("No channel lags the others of its stage beyond noise.")

@@ -8,7 +8,7 @@ and last the surveys all that calls for (so they change nothing else).
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import UTC, date, datetime
 
 from opencx.demo._assisted import (
     call,
@@ -44,12 +44,16 @@ from opencx.demo._digital import (
 from opencx.demo._messages import Log, by_traits
 from opencx.demo._messaging import (
     ESP_TZ,
+    Campaign,
     bill_ready,
+    consent_stream,
     months,
     newsletters,
     promotions,
+    record_consent,
     send_email,
     sms_alerts,
+    unsubscribe,
 )
 from opencx.demo._people import Customer, Device, Visitor
 from opencx.demo._surveys import send_surveys
@@ -88,7 +92,8 @@ def live(log: Log, clock: Clock, rng: random.Random, c: Customer) -> None:
     _plan_change(log, clock, rng, c)
     _bills(log, clock, rng, c)
     _contacts(log, clock, rng, c, months_active)
-    _marketing(log, clock, rng, c)
+    crng = consent_stream(c)
+    _marketing(log, clock, rng, c, crng, record_consent(log, clock, crng, c))
     if c.sms_alerts:
         sms_alerts(log, clock, rng, c)
     if c.stop_ms < clock.end_ms:
@@ -376,18 +381,32 @@ def _contacts(
         store_visit(log, clock, rng, c, at, reason, _period(at, clock))
 
 
-def _marketing(log: Log, clock: Clock, rng: random.Random, c: Customer) -> None:
-    """Newsletters and promotions to subscribers; a click opens the site, often to shop."""
+def _marketing(
+    log: Log,
+    clock: Clock,
+    rng: random.Random,
+    c: Customer,
+    crng: random.Random,
+    unsubscribe_after: int,
+) -> None:
+    """Newsletters and promotions to subscribers; a click opens the site, often to shop.
+    A customer who unsubscribes (from their `unsubscribe_after`-th email) gets no more."""
     if not c.newsletter:
         return
     engagement = min(0.5 + 0.5 * c.activity, 2.0)
-    for day, campaign in (*newsletters(clock), *promotions(clock)):
+    campaigns = (*newsletters(clock), *promotions(clock))
+    last_day = _last_marketing_day(campaigns, c, unsubscribe_after)
+    for day, campaign in campaigns:
         sent = clock.at_local(day, ESP_TZ, 10, 3 * HOUR_MS, rng)
         if sent is None or not c.begin_ms <= sent < c.stop_ms:
+            continue
+        if last_day is not None and day > last_day:
             continue
         promo = campaign.email_type == "promotion"
         open_p = (0.24 if promo else 0.2) * engagement
         click = send_email(log, clock, rng, c, sent, campaign, open_p, 0.18 if promo else 0.12)
+        if day == last_day:
+            unsubscribe(log, crng, c, sent, campaign)
         device = None if click is None else _signed_in_device(c, click, "web")
         if device is None or click is None:
             continue
@@ -400,6 +419,22 @@ def _marketing(log: Log, clock: Clock, rng: random.Random, c: Customer) -> None:
             shop(v, c, clock.deal(click))
         else:
             browse(v)
+
+
+def _last_marketing_day(
+    campaigns: tuple[tuple[date, Campaign], ...], c: Customer, unsubscribe_after: int
+) -> date | None:
+    """The day of the marketing email a customer unsubscribes from (None: they never do)."""
+    if not unsubscribe_after:
+        return None
+    active = sorted(
+        day
+        for day, _ in campaigns
+        if c.begin_ms
+        <= datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000
+        < c.stop_ms
+    )
+    return active[min(unsubscribe_after, len(active)) - 1] if active else None
 
 
 def _cancel(log: Log, clock: Clock, rng: random.Random, c: Customer) -> None:

@@ -1,4 +1,5 @@
-"""Emails from the ESP (bills, newsletters, promotions) and texts from the SMS gateway."""
+"""Emails from the ESP (bills, newsletters, promotions), texts from the SMS gateway, and
+the customers' consent to them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from opencx.demo._catalog import EMAIL
+from opencx.demo._catalog import APP, EMAIL, SMS, STORES, WEB
 from opencx.demo._clock import HOUR_MS, Clock, nth_weekday
 from opencx.demo._messages import Log, by_traits, sms_sent
 from opencx.demo._people import Customer
@@ -131,3 +132,64 @@ def sms_alerts(log: Log, clock: Clock, rng: random.Random, customer: Customer) -
         if customer.plan.monthly <= 40 and rng.random() < 0.4 and customer.active_span_ms > 0:
             alert = clock.moment("app", tz, rng, customer.begin_ms, customer.stop_ms)
             log.add(alert, *sms_sent(customer, "data_usage_alert"))
+
+
+# Consent: most customers agree to marketing email when they sign up, fewer to marketing
+# texts, and a few unsubscribe later from a marketing email's footer link.
+SMS_MARKETING_P = (0.3, 0.08)  # with and without email marketing
+UNSUBSCRIBE_P = 0.06  # of email subscribers, at some marketing email of the period
+
+
+def consent_stream(customer: Customer) -> random.Random:
+    """The customer's own random stream for consent, apart from the one that drives their
+    behaviour (seeded by their address, which the run's seed chose), so recording consent
+    changes nothing else the customer does."""
+    return random.Random(f"northwind/consent/{customer.email}")
+
+
+def record_consent(log: Log, clock: Clock, crng: random.Random, customer: Customer) -> int:
+    """`Consent Updated` events: a new customer's choices on the sign-up form (or in the
+    store), an existing customer's as the ESP's and the SMS gateway's lists stood when the
+    period began. Returns after how many marketing emails they unsubscribe (0: never)."""
+    sms_marketing = crng.random() < SMS_MARKETING_P[0 if customer.newsletter else 1]
+    if customer.new:
+        kinds = {d.kind for d in customer.devices}
+        source, channel = (WEB, "web") if "web" in kinds else (APP, "app")
+        origin = "sign-up form"
+        if not kinds:
+            source, channel, origin = STORES, "store", "in store at sign-up"
+        ms = customer.created_ms + 1000
+        lists = (
+            (source, channel, "email", customer.newsletter),
+            (source, channel, "sms", sms_marketing),
+        )
+    else:
+        ms = clock.start_ms + int(crng.random() * HOUR_MS)
+        origin = "subscription list"
+        lists = ((EMAIL, "email", "email", customer.newsletter), (SMS, "sms", "sms", sms_marketing))
+    for source, channel, about, granted in lists:
+        properties = {
+            "channel": about,
+            "purpose": "marketing",
+            "granted": granted,
+            "source": origin,
+        }
+        traits = {"email": customer.email}
+        log.add(
+            ms, source, by_traits("Consent Updated", channel, traits, properties, customer.user_id)
+        )
+    if customer.newsletter and crng.random() < UNSUBSCRIBE_P:
+        return crng.randint(1, 8)
+    return 0
+
+
+def unsubscribe(
+    log: Log, crng: random.Random, customer: Customer, sent_ms: int, campaign: Campaign
+) -> None:
+    """The footer link of a marketing email: marketing email withdrawn, from the ESP."""
+    at = sent_ms + int(crng.uniform(0.1, 30) * HOUR_MS)
+    properties = {**campaign.properties(), "list": "marketing"}
+    traits = {"email": customer.email}
+    log.add(
+        at, EMAIL, by_traits("Email Unsubscribed", "email", traits, properties, customer.user_id)
+    )

@@ -4,7 +4,8 @@ and stores: a deterministic stream of Segment messages to ingest like any real s
 It has what real data has: visitors who never sign in; customers who browse anonymously
 and sign in later, on more than one device; a contact center and stores that know people
 only by a phone number (written their own way) or an account number; weekly, daily and
-yearly rhythms with a Black-Friday rush; churn; surveys after purchases, contacts and
+yearly rhythms with a Black-Friday rush; churn; consent (most agree to marketing email,
+fewer to marketing texts, a few unsubscribe later); surveys after purchases, contacts and
 password resets and each quarter, at most one a week, answered by a few with scores and
 comments. And a problem to find: after app release 5.2.0, password resets in the app often
 fail (the SMS code never arrives), the people it happens to call the contact center within

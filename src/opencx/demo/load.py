@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from typing import Any
 
 import duckdb
 import yaml
@@ -16,7 +17,11 @@ from opencx.config import Settings
 from opencx.demo.brand import SOURCES, generate_brand
 from opencx.ingest import Ingestor, SourceContext, ValidatedBatch, now_us
 from opencx.journeys import save_journey_design, touchpoint_model
+from opencx.metrics import write_effort_traits
+from opencx.orchestrate.actions import save_actions
+from opencx.orchestrate.triggers import save_trigger
 from opencx.profiles import refresh_profiles
+from opencx.segments import refresh_segments, save_segment
 from opencx.store import Store, fetch_one
 from opencx.voc import open_cases_from_answers, save_survey
 from opencx.warehouse import embedded
@@ -67,6 +72,10 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None
     return int(row[0]) if row else 0
 
 
+def _resource(name: str) -> Any:
+    return yaml.safe_load(resources.files("opencx.demo").joinpath(name).read_text())
+
+
 def load_demo(
     store: Store,
     settings: Settings,
@@ -112,11 +121,17 @@ def load_demo(
     warehouse = embedded(con)
     design = resources.files("opencx.demo").joinpath("northwind_journey.yaml").read_text()
     save_journey_design(con, design, touchpoint_model(con, warehouse), by="demo")
-    surveys = yaml.safe_load(
-        resources.files("opencx.demo").joinpath("northwind_surveys.yaml").read_text()
-    )
-    for survey in surveys["surveys"]:
+    for survey in _resource("northwind_surveys.yaml")["surveys"]:
         save_survey(con, survey, by="demo")
+    # What the brand does when customers act, and for whom (Contact policy page).
+    for segment in _resource("northwind_segments.yaml")["segments"]:
+        save_segment(con, segment, warehouse=warehouse, by="demo")
+    # Effort traits and audiences at once, as the server's schedule would leave them.
+    refresh_segments(con, warehouse, datetime.now(UTC), traits=[write_effort_traits])
+    for trigger in _resource("northwind_triggers.yaml")["triggers"]:
+        save_trigger(con, trigger, by="demo")
+    save_actions(con, resources.files("opencx.demo").joinpath("northwind_actions.yaml").read_text(),
+                 by="demo")  # fmt: skip
     # Detractors of the brand's history get their cases, as on a live server.
     cases = open_cases_from_answers(
         ingestor, queue=settings.case_queue, sla_hours=settings.case_sla_hours

@@ -1,11 +1,22 @@
 """Experience KPIs with honest statistics: intervals, tests of change, alerts, profitability,
-effort read from behaviour and the key drivers of an outcome."""
+effort read from behaviour (and written back as profile traits), consistency across channels and
+the key drivers of an outcome."""
 
 from __future__ import annotations
 
 from opencx.metrics._answers import NO_GROUP, Segments
 from opencx.metrics.alerting import Alert, alerts
 from opencx.metrics.compare import Change, compare_groups, compare_periods
+from opencx.metrics.consistency import (
+    ChannelGap,
+    ChannelKpi,
+    ConsistencyQuery,
+    ConsistencyResult,
+    StageConsistency,
+    channel_consistency,
+    consistency_expression,
+    run_consistency,
+)
 from opencx.metrics.drivers import (
     OUTCOMES,
     Driver,
@@ -16,12 +27,18 @@ from opencx.metrics.drivers import (
     outcome_rows,
 )
 from opencx.metrics.effort import (
+    EFFORT_SCORE,
+    EFFORT_TRAITS,
     SIGNALS,
     EffortRules,
+    EffortSummary,
     assisted_contacts,
     effort_by_segment,
     effort_by_touchpoint,
     effort_signals,
+    effort_summary,
+    effort_traits_expression,
+    write_effort_traits,
 )
 from opencx.metrics.kpis import OVERALL, KpiQuery, KpiResult, KpiRow, kpi, kpi_expression, run_kpi
 from opencx.metrics.profitability import SegmentProfit, profitability
@@ -43,6 +60,8 @@ from opencx.metrics.stats import (
 from opencx.metrics.value import SegmentValue, clv_by_person, value_by_segment
 
 __all__ = [
+    "EFFORT_SCORE",
+    "EFFORT_TRAITS",
     "KINDS",
     "NO_GROUP",
     "OUTCOMES",
@@ -51,10 +70,15 @@ __all__ = [
     "Alert",
     "AnswerStats",
     "Change",
+    "ChannelGap",
+    "ChannelKpi",
+    "ConsistencyQuery",
+    "ConsistencyResult",
     "Difference",
     "Driver",
     "DriverResult",
     "EffortRules",
+    "EffortSummary",
     "Estimate",
     "KpiKind",
     "KpiQuery",
@@ -64,20 +88,25 @@ __all__ = [
     "SegmentProfit",
     "SegmentValue",
     "Segments",
+    "StageConsistency",
     "Themes",
     "alerts",
     "assisted_contacts",
     "ces_difference",
     "ces_estimate",
+    "channel_consistency",
     "clv_by_person",
     "compare_groups",
     "compare_periods",
+    "consistency_expression",
     "csat_difference",
     "csat_estimate",
     "difference",
     "effort_by_segment",
     "effort_by_touchpoint",
     "effort_signals",
+    "effort_summary",
+    "effort_traits_expression",
     "estimate",
     "key_drivers",
     "kpi",
@@ -86,6 +115,8 @@ __all__ = [
     "nps_estimate",
     "outcome_rows",
     "profitability",
+    "run_consistency",
     "run_kpi",
     "value_by_segment",
+    "write_effort_traits",
 ]

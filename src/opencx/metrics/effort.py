@@ -23,20 +23,25 @@ events carries a `resolved` property (`Call Ended`, `Chat Ended`). A contact is:
   would feed answers back into the drivers of answers; `opencx.voc` reports their times.
 
 `assisted_contacts` is one row per contact with these flags; `effort_signals` counts them
-per person (usable as traits and by the key-driver analysis), `effort_by_touchpoint` and
-`effort_by_segment` give the share of people with each signal.
+per person (used by the key-driver analysis), `effort_by_touchpoint` and
+`effort_by_segment` give the share of people with each signal, `effort_summary` the totals
+the Overview page shows. `write_effort_traits` stores each person's counts of the last 90
+days as computed traits (`effort_channel_hops_90d`, ...; `opencx.segments.COMPUTED_TRAITS`),
+which segment rules and the profile read.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from opencx.durations import parse_duration
-from opencx.journeys import ASSISTED_CHANNELS, TouchpointModel
+from opencx.journeys import ASSISTED_CHANNELS, TouchpointModel, touchpoint_model
 from opencx.journeys.diagnostics import flows
 from opencx.journeys.paths import hops_expression
 from opencx.metrics._answers import Segments, check_period, membership_table, utc
@@ -386,3 +391,123 @@ def effort_by_segment(
     )
     out = counts.select("segment", "members", **_shares(counts, counts.members))
     return out.order_by([ibis.desc("members"), "segment"])
+
+
+TRAIT_WINDOW = timedelta(days=90)
+EFFORT_TRAITS: dict[str, str] = {
+    "repeat_contacts": "effort_repeat_contacts_90d",
+    "channel_hops": "effort_channel_hops_90d",
+    "reidentifications": "effort_repeat_identification_90d",
+    "slow_resolutions": "effort_slow_resolutions_90d",
+}
+"""Each count of `effort_signals` and the computed trait that stores it."""
+EFFORT_SCORE = "effort_score_90d"
+
+
+def effort_traits_expression(
+    warehouse: Warehouse,
+    model: TouchpointModel,
+    now: datetime,
+    *,
+    rules: EffortRules | None = None,
+) -> ir.Table:
+    """Per person with an event in the 90 days before `now`: one column per computed trait
+    (`EFFORT_TRAITS` values and `effort_score_90d`, the four signals added up)."""
+    now = utc(now)
+    signals = effort_signals(warehouse, model, start_at=now - TRAIT_WINDOW, end_at=now, rules=rules)
+    score = sum((signals[c] for c in EFFORT_TRAITS), ibis.literal(0, type="int64"))
+    return signals.select(
+        "person_id",
+        **{trait: signals[count] for count, trait in EFFORT_TRAITS.items()},
+        **{EFFORT_SCORE: score},
+    )
+
+
+def write_effort_traits(
+    con: duckdb.DuckDBPyConnection,
+    warehouse: Warehouse,
+    now: datetime,
+    *,
+    model: TouchpointModel | None = None,
+    rules: EffortRules | None = None,
+) -> int:
+    """Store every person's effort signals of the 90 days before `now` in `computed_traits`,
+    replacing the previous values of these traits in one transaction; returns the rows kept.
+
+    People with no event in the window lose their old values (none is current). `model`
+    defaults to the saved (or inferred) touchpoint model.
+    """
+    now = utc(now)
+    model = model or touchpoint_model(con, warehouse)
+    table = effort_traits_expression(warehouse, model, now, rules=rules).to_pyarrow()
+    names = [*EFFORT_TRAITS.values(), EFFORT_SCORE]
+    # Long form (person_id, name, value JSON), as `computed_traits` holds it.
+    long = (
+        "SELECT person_id, name, CAST(value AS VARCHAR) AS value FROM (UNPIVOT _effort_traits "
+        "ON COLUMNS(* EXCLUDE (person_id)) INTO NAME name VALUE value)"
+    )
+    con.register("_effort_traits", table)
+    try:
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                "DELETE FROM computed_traits WHERE name IN (SELECT unnest(?::VARCHAR[])) "
+                f"AND (person_id, name) NOT IN (SELECT (person_id, name) FROM ({long}))",
+                [names],
+            )
+            con.execute(
+                f"INSERT INTO computed_traits SELECT person_id, name, value::JSON, ? FROM ({long}) "
+                "ON CONFLICT (person_id, name) "
+                "DO UPDATE SET value = excluded.value, computed_at = excluded.computed_at",
+                [now],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_effort_traits")
+    return table.num_rows * len(names)
+
+
+@dataclass(frozen=True)
+class EffortSummary:
+    """The effort of a period in totals: assisted contacts, each signal's count and the
+    people who met it at least once, among the people seen in the period."""
+
+    people: int
+    contacts: int
+    counts: dict[str, int]  # signal (SIGNALS) -> contacts with it
+    people_with: dict[str, int]  # signal -> people with at least one
+
+    def share(self, signal: str) -> float:
+        """The share of assisted contacts with the signal (0 with no contact)."""
+        return self.counts[signal] / self.contacts if self.contacts else 0.0
+
+
+def effort_summary(
+    warehouse: Warehouse,
+    model: TouchpointModel,
+    *,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+    rules: EffortRules | None = None,
+) -> EffortSummary:
+    """Totals of `effort_signals` over [start_at, end_at), in one aggregate."""
+    signals = effort_signals(warehouse, model, start_at=start_at, end_at=end_at, rules=rules)
+    row = (
+        signals.aggregate(
+            people=signals.count(),
+            contacts=signals.contacts.sum(),
+            **{f"n_{s}": signals[_COUNTS[s]].sum() for s in SIGNALS},
+            **{f"p_{s}": (signals[_COUNTS[s]] > 0).cast("int64").sum() for s in SIGNALS},
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    return EffortSummary(
+        people=int(row["people"] or 0),
+        contacts=int(row["contacts"] or 0),
+        counts={s: int(row[f"n_{s}"] or 0) for s in SIGNALS},
+        people_with={s: int(row[f"p_{s}"] or 0) for s in SIGNALS},
+    )

@@ -30,6 +30,10 @@ class Profile:
     event_count: int
     counts_by_type: dict[str, int]
     merged_ids: list[ProfileId] = field(default_factory=list)
+    computed: dict[str, Any] = field(default_factory=dict)
+    """Traits OpenCX computed (e.g. effort_channel_hops_90d), apart from the customer's."""
+    computed_at: datetime | None = None
+    """When the newest of them was computed (None: none yet)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ def get_profile(con: duckdb.DuckDBPyConnection, profile_id: ProfileId) -> Profil
             [members],
         ).fetchall()
     )
+    computed, computed_at = computed_traits(con, canonical)
     traits: dict[str, Any] = {}
     for (raw,) in con.execute(
         "SELECT traits FROM events WHERE profile_id IN (SELECT unnest(?::VARCHAR[])) "
@@ -132,7 +137,22 @@ def get_profile(con: duckdb.DuckDBPyConnection, profile_id: ProfileId) -> Profil
         event_count=int(stats[0]),
         counts_by_type={str(k): int(v) for k, v in counts.items()},
         merged_ids=members[1:],
+        computed=computed,
+        computed_at=computed_at,
     )
+
+
+def computed_traits(
+    con: duckdb.DuckDBPyConnection, person_id: ProfileId
+) -> tuple[dict[str, Any], datetime | None]:
+    """The person's computed traits by name (values as stored: JSON) and when the newest
+    was computed. Read by the profile's canonical id: a refresh writes them there."""
+    rows = con.execute(
+        "SELECT name, value, computed_at FROM computed_traits WHERE person_id = ? ORDER BY name",
+        [person_id],
+    ).fetchall()
+    values = {str(name): orjson.loads(raw) if raw is not None else None for name, raw, _ in rows}
+    return values, max((r[2] for r in rows), default=None)
 
 
 def _parse_before(before: str | None) -> tuple[int, int] | None:

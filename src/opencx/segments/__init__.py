@@ -11,15 +11,23 @@ from opencx.segments.evaluate import (
     segment_expression,
     segment_sizes_now,
 )
-from opencx.segments.features import FEATURES, features_expression
+from opencx.segments.features import (
+    COMPUTED_TRAITS,
+    FEATURES,
+    computed_traits_table,
+    features_expression,
+)
 from opencx.segments.gamma_gamma import GammaGamma, fit_gamma_gamma
 from opencx.segments.rules import MAX_DEPTH, MAX_LENGTH, Field, Rule, parse_rule
 from opencx.segments.saved import (
     SegmentDefinition,
+    SegmentRefresh,
     SegmentSize,
+    TraitWriter,
     delete_segment,
     parse_segment,
     record_segment_sizes,
+    refresh_segments,
     save_segment,
     saved_memberships,
     saved_segment,
@@ -35,6 +43,7 @@ from opencx.segments.value import (
 
 __all__ = [
     "ALIASES",
+    "COMPUTED_TRAITS",
     "FEATURES",
     "MAX_DEPTH",
     "MAX_LENGTH",
@@ -45,10 +54,13 @@ __all__ = [
     "GammaGamma",
     "Rule",
     "SegmentDefinition",
+    "SegmentRefresh",
     "SegmentSize",
+    "TraitWriter",
     "calibration_expression",
     "calibration_summary",
     "clv",
+    "computed_traits_table",
     "day_number",
     "delete_segment",
     "evaluate_segment",
@@ -62,6 +74,7 @@ __all__ = [
     "parse_rule",
     "parse_segment",
     "record_segment_sizes",
+    "refresh_segments",
     "rule_expression",
     "save_segment",
     "saved_memberships",

@@ -16,6 +16,12 @@ Built-in scores:
 - **survey behaviour**: `responded`, `responded_surveys`, the latest NPS/CSAT/CES score
   and `nps_group` (promoter 9–10, passive 7–8, detractor 0–6) from the latest NPS answer.
 
+- **computed traits**: values written into the store's `computed_traits` table by a
+  refresh (`refresh_segments`), read as numbers: the effort signals of the last 90 days
+  (`COMPUTED_TRAITS`). They are as of their last refresh, not of `now`, and NULL for a
+  person with no value (nobody active in the window); an engine without that table (a
+  Parquet export that lacks it) has no such fields.
+
 Days are whole UTC calendar days (`last_seen_days` is 0 for someone seen today); the
 "_90d"/"_30d" windows are the 90 × 24 hours before `now`.
 """
@@ -26,6 +32,7 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 
 import ibis
+import ibis.common.exceptions as ibis_errors
 import ibis.expr.types as ir
 
 from opencx.errors import InvalidInput
@@ -37,6 +44,20 @@ ACTIVE_DAYS = 30  # seen within this many days: active (or new)
 LAPSED_DAYS = 90  # not seen for longer than this: lapsed; in between: at-risk
 NEW_DAYS = 30  # first seen within this many days: new
 _EPOCH = date(1970, 1, 1)
+COMPUTED_TABLE = "computed_traits"
+
+COMPUTED_TRAITS: dict[str, str] = {
+    "effort_repeat_contacts_90d": "number: repeat assisted contacts in the last 90 days "
+    "(computed trait, as of the last refresh)",
+    "effort_channel_hops_90d": "number: contacts that followed a web or app attempt within "
+    "48 h, last 90 days (computed trait)",
+    "effort_repeat_identification_90d": "number: contacts within 1 h of being known on the "
+    "web or app, so identifying again, last 90 days (computed trait)",
+    "effort_slow_resolutions_90d": "number: contacts left unresolved for more than 24 h, "
+    "last 90 days (computed trait)",
+    "effort_score_90d": "number: the four effort signals above added up (computed trait)",
+}
+"""Computed traits a rule can name, read from `computed_traits` (all numbers)."""
 
 FEATURES: dict[str, str] = {
     "person_id": "text: the person (profile id, following merges)",
@@ -61,6 +82,7 @@ FEATURES: dict[str, str] = {
     "rfm": 'text: the three RFM digits, e.g. "545"',
     "lifecycle": "text: new, active, at-risk or lapsed",
     "traits": "JSON text of the profile's traits: read them as trait.NAME",
+    **COMPUTED_TRAITS,
 }
 
 
@@ -150,12 +172,31 @@ _PARTS: dict[str, str] = {
         ["days_since_order", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm"], "rfm"
     ),
     "traits": "traits",
+    **dict.fromkeys(COMPUTED_TRAITS, "computed"),
 }  # fmt: skip
 
 
-def _wanted(columns: Collection[str] | None) -> list[str]:
+def computed_traits_table(warehouse: Warehouse) -> ir.Table | None:
+    """The engine's `computed_traits` table (person_id, name, value JSON, computed_at), or
+    None when it has none (e.g. Spark over an export without it)."""
+    try:
+        return warehouse.backend.table(COMPUTED_TABLE)
+    except ibis_errors.TableNotFound:
+        return None
+
+
+def _computed(table: ir.Table, names: Collection[str]) -> ir.Table:
+    """One row per person with a computed trait: c_pid and one number column per name."""
+    rows = table.filter(table.name.isin(list(names)))
+    value = rows.value.cast("string").try_cast("float64")
+    return rows.group_by(c_pid=rows.person_id.cast("string")).aggregate(
+        **{name: value.max(where=rows.name == name) for name in names}
+    )
+
+
+def _wanted(columns: Collection[str] | None, computed: bool = True) -> list[str]:
     if columns is None:
-        return list(FEATURES)
+        return [c for c in FEATURES if computed or c not in COMPUTED_TRAITS]
     unknown = sorted(set(columns) - set(FEATURES))
     if unknown:
         raise InvalidInput(f"unknown features {', '.join(unknown)}; known: {', '.join(FEATURES)}")
@@ -169,8 +210,15 @@ def features_expression(
     their meaning in `FEATURES`. With `columns`, only those (and person_id) are computed,
     e.g. `features_expression(wh, now, columns=["purchases_90d"])` skips the RFM windows.
     """
-    wanted = _wanted(columns)
+    stored = computed_traits_table(warehouse)
+    wanted = _wanted(columns, computed=stored is not None)
     parts = {_PARTS[c] for c in wanted if c != "person_id"}
+    if "computed" in parts and stored is None:
+        raise InvalidInput(
+            f"{', '.join(c for c in wanted if c in COMPUTED_TRAITS)} are computed traits, kept "
+            f"in the {COMPUTED_TABLE} table, which this engine lacks: export it with the "
+            "analytics tables"
+        )
     now = _utc(now)
     now_day = (now.date() - _EPOCH).days
     events = warehouse.events()
@@ -216,6 +264,11 @@ def features_expression(
     if "traits" in parts:
         joined = joined.left_join(traits, people.pid == traits.t_pid)
         values["traits"] = traits.traits
+    if "computed" in parts and stored is not None:
+        names = [c for c in wanted if c in COMPUTED_TRAITS]
+        computed = _computed(stored, names)
+        joined = joined.left_join(computed, people.pid == computed.c_pid)
+        values.update({name: computed[name] for name in names})
     t = joined.select(**values)
     return t.mutate(**_derived(t, parts)).select(*wanted)
 

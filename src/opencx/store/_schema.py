@@ -271,4 +271,16 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        "decisions keep the proposal's time and quiet-hours choice, for releasing holds",
+        """
+        DROP INDEX decisions_person;
+        DROP INDEX decisions_key;
+        ALTER TABLE decisions ADD COLUMN proposed_at TIMESTAMPTZ;
+        ALTER TABLE decisions ADD COLUMN on_quiet_hours VARCHAR;
+        CREATE INDEX decisions_person ON decisions (person_id);
+        CREATE INDEX decisions_key ON decisions (key);
+        """,
+    ),
 )

@@ -276,24 +276,43 @@ def invite(
         verdict = check_eligibility(con, survey, person, now=now, global_wait=global_wait)
         if not verdict.allowed:
             raise Conflict(f"not inviting {person} to {survey.id}: {verdict.reason}")
-        token = secrets.token_urlsafe(24)
-        inv = Invitation(
-            id=f"inv_{secrets.token_hex(8)}", survey_id=survey.id, person_id=person,
-            channel=channel, touchpoint=touchpoint or survey.touchpoint, created_at=now,
-            expires_at=now + survey.expires, status="sent",
+        issued = create_invitation(
+            con, survey, person, channel=channel, touchpoint=touchpoint,
+            trigger_message_id=trigger_message_id, now=now,
         )  # fmt: skip
-        con.execute(
-            "INSERT INTO survey_invitations (id, token_hash, survey_id, survey_type, person_id, "
-            "channel, touchpoint, trigger_message_id, created_at, expires_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [inv.id, _hash(token), inv.survey_id, survey.survey_type, person, channel,
-             inv.touchpoint, trigger_message_id, now, inv.expires_at],
-        )  # fmt: skip
+    inv = issued.invitation
     emit(
         ingestor, person, "Survey Invited",
         {"survey_id": survey.id, "survey_type": survey.survey_type, "invitation_id": inv.id,
          "touchpoint": inv.touchpoint, "trigger_message_id": trigger_message_id},
         channel=channel, message_id=f"survey-invited:{inv.id}", at=now,
+    )  # fmt: skip
+    return issued
+
+
+def create_invitation(
+    con: duckdb.DuckDBPyConnection,
+    survey: Survey,
+    person: str,
+    *,
+    channel: str,
+    touchpoint: str | None,
+    trigger_message_id: str | None,
+    now: datetime,
+) -> IssuedInvitation:
+    """Record an invitation on `con` (in the caller's transaction); no rules, no event."""
+    token = secrets.token_urlsafe(24)
+    inv = Invitation(
+        id=f"inv_{secrets.token_hex(8)}", survey_id=survey.id, person_id=person,
+        channel=channel, touchpoint=touchpoint or survey.touchpoint, created_at=now,
+        expires_at=now + survey.expires, status="sent",
+    )  # fmt: skip
+    con.execute(
+        "INSERT INTO survey_invitations (id, token_hash, survey_id, survey_type, person_id, "
+        "channel, touchpoint, trigger_message_id, created_at, expires_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [inv.id, _hash(token), inv.survey_id, survey.survey_type, person, channel,
+         inv.touchpoint, trigger_message_id, now, inv.expires_at],
     )  # fmt: skip
     return IssuedInvitation(inv, token)
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import duckdb
@@ -26,7 +29,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from opencx import access
 from opencx.errors import InvalidInput, NotFound, OpenCXError
 from opencx.ingest import replay_failed
-from opencx.metrics import alerts, kpi
+from opencx.journeys import touchpoint_model
+from opencx.metrics import (
+    ChannelGap,
+    Driver,
+    DriverResult,
+    EffortSummary,
+    alerts,
+    channel_consistency,
+    effort_summary,
+    key_drivers,
+    kpi,
+)
+from opencx.orchestrate.decisions import decisions_of
+from opencx.orchestrate.engine import recommend
 from opencx.profiles import (
     get_profile,
     log_overview,
@@ -174,6 +190,78 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 
 
 # -- overview ------------------------------------------------------------------
+OVERVIEW_CACHE_S = 300.0
+"""How long the Overview keeps its slower analytics (drivers, effort, consistency) per process."""
+_overview_cache: dict[tuple[int, str], tuple[float, weakref.ref[Any], Any]] = {}
+_T = TypeVar("_T")
+
+
+def _overview_cached(state: Any, name: str, compute: Callable[[], _T] | None) -> _T | None:
+    """`compute()` remembered for OVERVIEW_CACHE_S per server state (drivers, effort and
+    consistency take seconds on the sample brand; the page should not). Without `compute`:
+    the remembered value, or None."""
+    now = time.monotonic()
+    key = (id(state), name)
+    hit = _overview_cache.get(key)
+    if hit is not None and hit[1]() is state and hit[0] > now:
+        return hit[2]  # type: ignore[no-any-return]
+    if compute is None:
+        return None
+    value = compute()
+    _overview_cache[key] = (now + OVERVIEW_CACHE_S, weakref.ref(state), value)
+    return value
+
+
+@dataclass(frozen=True)
+class OverviewAnalytics:
+    """What the Overview shows beyond the log's counts: drivers, effort, consistency."""
+
+    drivers: DriverResult | None
+    drivers_note: str | None  # why there are no drivers, when there are none
+    effort: EffortSummary | None
+    flags: tuple[ChannelGap, ...]
+    computed_at: datetime
+
+
+def _overview_analytics(con: duckdb.DuckDBPyConnection, warehouse: Any) -> OverviewAnalytics:
+    now = datetime.now(UTC)
+    model = touchpoint_model(con, warehouse)
+    if not model.touchpoints:
+        return OverviewAnalytics(None, "No touchpoints in the log yet.", None, (), now)
+    note = None
+    try:
+        drivers: DriverResult | None = key_drivers(
+            warehouse, model, outcome="low_nps", start_at=now - timedelta(days=365)
+        )
+    except InvalidInput as exc:  # too few answers for a model: say so on the page
+        drivers, note = None, exc.message
+    effort = effort_summary(warehouse, model, start_at=now - timedelta(days=90), end_at=now)
+    flags = channel_consistency(warehouse, model, start_at=now - timedelta(days=90)).flags
+    return OverviewAnalytics(drivers, note, effort, flags, now)
+
+
+def _strongest_drivers(result: DriverResult | None, top: int = 8) -> list[Driver]:
+    """The `top` drivers by size of importance, the most harmful first."""
+    if result is None:
+        return []
+    strongest = sorted(result.drivers, key=lambda d: -abs(d.importance))[:top]
+    return sorted(strongest, key=lambda d: -d.importance)
+
+
+def _driver_chart(drivers: list[Driver]) -> str:
+    """Drivers of low NPS as signed bars: the NPS points a driver costs through detractors
+    (red) or saves (green), the other drivers held equal; "n.s.": not significant."""
+
+    def label(d: Driver) -> str:
+        room = 20 if d.significant else 15  # what fits beside the bars
+        text = d.label if len(d.label) <= room else d.label[: room - 1] + "…"
+        return text if d.significant else f"{text} n.s."
+
+    return _charts.bar_chart(
+        [(label(d), -100 * d.coefficient) for d in drivers], signed=True, unit=" pts", width=720
+    )
+
+
 @router.get("/")
 def overview(request: Request) -> HTMLResponse:
     viewer = _viewer(request, "analyst")
@@ -185,6 +273,9 @@ def overview(request: Request) -> HTMLResponse:
         for name in ("nps", "csat", "ces")
         if (result := kpi(warehouse, name, start_at=now - timedelta(days=90), end_at=None)).overall
     ]
+    # Drivers, effort and consistency take seconds: shown at once when remembered, else
+    # loaded after the page (htmx, /overview/analytics).
+    analytics = _overview_cached(viewer.state, "analytics", None) if stats.events else None
     return _page(
         request,
         viewer,
@@ -192,12 +283,46 @@ def overview(request: Request) -> HTMLResponse:
         stats=stats,
         kpis=kpis,
         alerts=alerts(warehouse, now=now)[:8],
+        **_analytics_context(analytics),
         channel_chart=_charts.bar_chart(stats.by_channel),
         day_chart=_charts.area_chart(stats.by_day),
         events_chart=_charts.bar_chart(
             [(e if t == "track" else f"{e} ({t})", n) for t, e, n in stats.top_events]
         ),
     )
+
+
+@router.get("/overview/analytics")
+def overview_analytics(request: Request) -> HTMLResponse:
+    """The Overview's slower sections: key drivers, effort tiles, consistency flags."""
+    viewer = _viewer(request, "analyst")
+    warehouse = viewer.state.warehouse()
+    analytics = _overview_cached(
+        viewer.state, "analytics", lambda: _overview_analytics(viewer.con, warehouse)
+    )
+    template = templates.get_template("overview.html")
+    context = template.new_context(
+        {"request": request, "analytics": analytics, **_analytics_context(analytics)}
+    )
+    return HTMLResponse("".join(template.blocks["analytics"](context)))
+
+
+def _analytics_context(analytics: OverviewAnalytics | None) -> dict[str, Any]:
+    drivers = _strongest_drivers(analytics.drivers if analytics else None)
+    return {
+        "analytics": analytics,
+        "drivers": drivers,
+        "driver_chart": _driver_chart(drivers),
+        "signals": EFFORT_LABELS,
+    }
+
+
+EFFORT_LABELS = {
+    "repeat_contact": "repeat contacts",
+    "channel_hop": "channel hops",
+    "reidentification": "identified again",
+    "slow_resolution": "unresolved > 24 h",
+}
 
 
 # -- customers -----------------------------------------------------------------
@@ -227,6 +352,13 @@ def customer(request: Request, profile_id: str) -> HTMLResponse:
         entries=timeline(viewer.con, person.id, limit=PAGE),
         cases=list_cases(viewer.con, person_id=person.id, limit=20),
         answers=answers_of(viewer.state.warehouse(), person.id, limit=5),
+        actions=recommend(viewer.con, person.id, channel=None, now=now, limit=4),
+        decisions=decisions_of(viewer.con, person.id, limit=8),
+        tasks=viewer.con.execute(
+            "SELECT id, title, body, created_at FROM agent_tasks WHERE person_id = ? "
+            "AND status = 'open' ORDER BY created_at DESC LIMIT 5",
+            [person.id],
+        ).fetchall(),
         page=PAGE,
         now=now,
         channels=CHANNELS,
@@ -265,28 +397,6 @@ def customer_timeline(
         now=datetime.now(UTC),
         filters={"channel": channel, "type": type},
     )
-
-
-# -- pages later work fills ----------------------------------------------------
-_PENDING = {
-    "/policy": ("Contact policy", "analyst", "Triggers, contact budgets, quiet hours, decisions"),
-}
-
-
-def _pending_page(path: str) -> Any:
-    title, role, coming = _PENDING[path]
-
-    def page(request: Request) -> HTMLResponse:
-        viewer = _viewer(request, role)
-        stats = log_overview(viewer.con)
-        return _page(request, viewer, "pending.html", title=title, coming=coming, stats=stats)
-
-    page.__name__ = f"page_{title.lower().replace(' ', '_')}"
-    return page
-
-
-for _path in _PENDING:
-    router.add_api_route(_path, _pending_page(_path), methods=["GET"])
 
 
 # -- settings (admin) ----------------------------------------------------------
@@ -442,12 +552,13 @@ class SecurityHeaders:
 
 def install(app: FastAPI) -> None:
     """Add the web app's pages, static files and error pages to `app`."""
-    from opencx.web import journeys, segments, voc  # their pages use this module's helpers
+    from opencx.web import journeys, policy, segments, voc  # their pages use these helpers
 
     app.include_router(router)
     app.include_router(journeys.router)
     app.include_router(voc.router)
     app.include_router(segments.router)
+    app.include_router(policy.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders)
 

@@ -1,0 +1,94 @@
+"""The pieces put together: the contact-policy check next best action asks, and the
+server's two rounds: triggers (and released holds) through the policy into the outbox,
+and delivery of the outbox."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import duckdb
+
+from opencx.config import Settings
+from opencx.ingest import Ingestor
+from opencx.orchestrate.adapters import Adapter, adapters_from_settings
+from opencx.orchestrate.nba import Recommendation, next_best_actions
+from opencx.orchestrate.outbox import DeliveryReport, deliver_due
+from opencx.orchestrate.policy import ContactPolicy, Proposal, decide, load_policy
+from opencx.orchestrate.state import PersonState, person_state
+from opencx.orchestrate.triggers import TriggerRun, run_triggers
+
+PolicyCheck = Callable[[str, str, str], tuple[bool, tuple[str, ...]]]
+
+
+def policy_check(
+    con: duckdb.DuckDBPyConnection, policy: ContactPolicy, now: datetime
+) -> PolicyCheck:
+    """`check(person, channel, purpose)`: would the policy let a contact through now, and
+    why (nothing is recorded: an agent's suggestion is not a contact yet)."""
+    states: dict[str, PersonState] = {}
+
+    def check(person_id: str, channel: str, purpose: str) -> tuple[bool, tuple[str, ...]]:
+        state = states.get(person_id)
+        if state is None:
+            state = states[person_id] = person_state(
+                con, person_id, now, categories=policy.consent.categories
+            )
+        proposal = Proposal(
+            person_id=person_id, action="next-best-action", channel=channel,
+            purpose=purpose,  # type: ignore[arg-type]
+            at=now, key=f"nba:{person_id}:{channel}:{purpose}",
+        )  # fmt: skip
+        decision = decide(proposal, state, policy, now)
+        return decision.outcome == "send", decision.reasons
+
+    return check
+
+
+def recommend(
+    con: duckdb.DuckDBPyConnection,
+    person_id: str,
+    *,
+    channel: str | None,
+    now: datetime | None = None,
+    limit: int = 5,
+) -> list[Recommendation]:
+    """Next best actions for the person, outbound ones checked against the contact policy."""
+    now = now or datetime.now(UTC)
+    check = policy_check(con, load_policy(con), now)
+    return next_best_actions(con, person_id, channel=channel, now=now, check=check, limit=limit)
+
+
+def base_url(settings: Settings) -> str:
+    """Where customers reach this server (survey links in messages)."""
+    return settings.public_url or f"http://{settings.host}:{settings.port}"
+
+
+def trigger_round(
+    ingestor: Ingestor, settings: Settings, *, now: datetime | None = None
+) -> TriggerRun:
+    """Every enabled trigger, and the holds now due, through the policy into the outbox."""
+    policy = load_policy(ingestor.store.cursor())
+    return run_triggers(
+        ingestor, policy, now=now, base_url=base_url(settings),
+        default_zone=policy.default_timezone,
+    )  # fmt: skip
+
+
+def delivery_round(
+    ingestor: Ingestor,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    adapters: Mapping[str, Adapter] | None = None,
+) -> DeliveryReport:
+    """Deliver every message now due, with the configured retries and backoff."""
+    return deliver_due(
+        ingestor,
+        adapters if adapters is not None else adapters_from_settings(settings),
+        now or datetime.now(UTC),
+        max_attempts=settings.delivery_max_attempts,
+        backoff_s=settings.delivery_backoff_s,
+        jitter=random.random,
+    )
