@@ -15,7 +15,7 @@ from opencx.access import Source, Token, source_for_write_key, token_for_secret
 from opencx.config import Settings
 from opencx.ingest import Ingestor
 from opencx.metrics import write_effort_traits
-from opencx.orchestrate.engine import delivery_round, trigger_round
+from opencx.orchestrate.engine import delivery_round, survey_admission, trigger_round
 from opencx.orchestrate.outbox import release_leases
 from opencx.profiles import refresh_profiles
 from opencx.segments import refresh_segments
@@ -92,11 +92,12 @@ class ServerState:
         def round() -> None:
             nonlocal since
             started = datetime.now(UTC)
+            admit = survey_admission(self.store)  # every invitation passes the policy
             for survey in list_surveys(self.store.cursor()):
                 if survey.trigger is not None and survey.schedule is None:
-                    run_trigger(self.ingestor, survey, global_wait=wait)
+                    run_trigger(self.ingestor, survey, global_wait=wait, admit=admit)
                 elif survey.schedule is not None:
-                    run_schedule(self.ingestor, survey, global_wait=wait)
+                    run_schedule(self.ingestor, survey, global_wait=wait, admit=admit)
             open_cases_from_answers(
                 self.ingestor, since=since, queue=self.settings.case_queue,
                 sla_hours=self.settings.case_sla_hours,

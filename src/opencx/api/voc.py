@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from opencx.api.deps import AgentDep, AnalystDep, ConDep, StateDep
 from opencx.errors import InvalidInput
 from opencx.identity import parse_identifier
+from opencx.orchestrate.engine import survey_admission
 from opencx.profiles import find_profiles
 from opencx.voc import (
     ROOT_CAUSES,
@@ -88,7 +89,7 @@ def create_invitation(
     issued = invite(
         state.ingestor, get_survey(con, survey_id), people[0], channel=body.channel,
         touchpoint=body.touchpoint, trigger_message_id=body.trigger_message_id,
-        global_wait=_wait(state),
+        global_wait=_wait(state), admit=survey_admission(state.store),
     )  # fmt: skip
     inv = issued.invitation
     return InvitationAnswer(
@@ -119,10 +120,11 @@ class RunAnswer:
 )
 def run_survey(survey_id: str, _: AnalystDep, state: StateDep) -> RunAnswer:
     survey = get_survey(state.store.cursor(), survey_id)
+    admit, wait = survey_admission(state.store), _wait(state)
     run = (
-        run_schedule(state.ingestor, survey, global_wait=_wait(state))
+        run_schedule(state.ingestor, survey, global_wait=wait, admit=admit)
         if survey.schedule
-        else run_trigger(state.ingestor, survey, global_wait=_wait(state))
+        else run_trigger(state.ingestor, survey, global_wait=wait, admit=admit)
     )
     return RunAnswer(run.survey_id, run.considered, len(run.invited), dict(run.refused))
 
@@ -209,5 +211,6 @@ def patch_case(
     change = update_case(
         state.ingestor, case_id, by=f"token:{token.name}", status=body.status,
         owner=body.owner, note=body.note, root_cause=body.root_cause, follow_up=body.follow_up,
+        admit=survey_admission(state.store, purpose="service"),
     )  # fmt: skip
     return change.case

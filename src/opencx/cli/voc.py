@@ -19,6 +19,7 @@ from opencx.cli._common import (
     settings_for,
 )
 from opencx.ingest import Ingestor
+from opencx.orchestrate.engine import survey_admission
 from opencx.voc import get_survey, list_cases, list_surveys, run_schedule, run_trigger, save_survey
 
 surveys_app = typer.Typer(help="Survey definitions and their invitations.", no_args_is_help=True)
@@ -61,10 +62,11 @@ def surveys_run(survey_id: str, db: DbOption = None) -> None:
         survey = get_survey(store.con, survey_id)
         ingestor = Ingestor(store, settings)
         wait = timedelta(days=settings.survey_wait_days)
+        admit = survey_admission(store)  # the contact policy decides each invitation
         run = (
-            run_schedule(ingestor, survey, global_wait=wait)
+            run_schedule(ingestor, survey, global_wait=wait, admit=admit)
             if survey.schedule
-            else run_trigger(ingestor, survey, global_wait=wait)
+            else run_trigger(ingestor, survey, global_wait=wait, admit=admit)
         )
     console.print(f"{survey_id}: {run.considered} considered, {len(run.invited)} invited")
     for reason, n in run.refused.most_common():

@@ -11,13 +11,18 @@ from datetime import UTC, datetime
 import duckdb
 
 from opencx.config import Settings
+from opencx.errors import Conflict
 from opencx.ingest import Ingestor
 from opencx.orchestrate.adapters import Adapter, adapters_from_settings
+from opencx.orchestrate.decisions import gate
 from opencx.orchestrate.nba import Recommendation, next_best_actions
 from opencx.orchestrate.outbox import DeliveryReport, deliver_due
-from opencx.orchestrate.policy import ContactPolicy, Proposal, decide, load_policy
+from opencx.orchestrate.policy import ContactPolicy, Proposal, Purpose, decide, load_policy
 from opencx.orchestrate.state import PersonState, person_state
 from opencx.orchestrate.triggers import TriggerRun, run_triggers
+from opencx.store import Store
+from opencx.voc import Survey
+from opencx.voc.invitations import Admit
 
 PolicyCheck = Callable[[str, str, str], tuple[bool, tuple[str, ...]]]
 
@@ -44,6 +49,32 @@ def policy_check(
         return decision.outcome == "send", decision.reasons
 
     return check
+
+
+def survey_admission(
+    store: Store, policy: ContactPolicy | None = None, *, purpose: Purpose = "survey"
+) -> Admit:
+    """The hook the VoC module asks before each survey invitation (triggers, waves, case
+    follow-ups, API): the contact policy decides and logs it like any other contact.
+
+    A closed-loop follow-up ("is your problem solved?") is part of the service recovery:
+    pass `purpose="service"`, so that the rest after a detractor answer, which lets only
+    service through, does not stop the brand from closing the loop."""
+
+    def admit(survey: Survey, person: str, channel: str, cause: str | None, now: datetime) -> str:
+        rules = policy or load_policy(store.cursor())
+        proposal = Proposal(
+            person_id=person, action=survey.id, channel=channel, purpose=purpose, at=now,
+            key=f"survey:{survey.id}:{cause or now.date().isoformat()}",
+            trigger=f"survey:{survey.id}", cause=cause,
+        )  # fmt: skip
+        [decision] = gate(store, [proposal], rules, now)
+        if decision.outcome != "send":
+            why = decision.reasons[0] if decision.reasons else decision.outcome
+            raise Conflict(f"not inviting {person} to {survey.id}: policy: {decision.rule}; {why}")
+        return decision.id
+
+    return admit
 
 
 def recommend(

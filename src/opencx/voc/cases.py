@@ -22,12 +22,13 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from opencx.errors import InvalidInput, NotFound
+from opencx.errors import Conflict, InvalidInput, NotFound
 from opencx.ingest import Ingestor, SourceContext
 from opencx.store import fetch_one, put_document
 from opencx.voc._sentiment import LexiconAnalyser
 from opencx.voc.invitations import (
     SOURCE,
+    Admit,
     Answer,
     IssuedInvitation,
     PersonEvent,
@@ -308,6 +309,7 @@ def _follow_up_survey(con: duckdb.DuckDBPyConnection) -> Survey:
 class CaseChange:
     case: Case
     follow_up: IssuedInvitation | None = None
+    follow_up_refused: str | None = None  # why the follow-up survey was not sent
 
 
 def update_case(
@@ -321,6 +323,7 @@ def update_case(
     note: str | None = None,
     root_cause: str | None = None,
     follow_up: bool = False,
+    admit: Admit | None = None,
 ) -> CaseChange:
     """Change a case (status, owner, root cause) and/or add a note; resolving may send a
     follow-up survey ("is your problem solved?") through the normal invitation path."""
@@ -370,17 +373,22 @@ def update_case(
          **({"note": note.strip()} if note else {})},
         channel="email", message_id=f"case-change:{case_id}:{now.isoformat()}", at=now,
     )  # fmt: skip
-    issued = None
+    issued = refused = None
     if resolved and follow_up:
-        issued = invite(
-            ingestor, _follow_up_survey(con), case.person_id, channel="email",
-            touchpoint=case.touchpoint, trigger_message_id=f"case-resolved:{case_id}", now=now,
-        )  # fmt: skip
-        con.execute(
-            "UPDATE cases SET follow_up_invitation = ? WHERE id = ?",
-            [issued.invitation.id, case_id],
-        )
-    return CaseChange(get_case(con, case_id), issued)
+        try:
+            issued = invite(
+                ingestor, _follow_up_survey(con), case.person_id, channel="email",
+                touchpoint=case.touchpoint, trigger_message_id=f"case-resolved:{case_id}",
+                now=now, admit=admit,
+            )  # fmt: skip
+        except Conflict as exc:  # the case is resolved all the same; say why nobody asked
+            refused = exc.message
+        else:
+            con.execute(
+                "UPDATE cases SET follow_up_invitation = ? WHERE id = ?",
+                [issued.invitation.id, case_id],
+            )
+    return CaseChange(get_case(con, case_id), issued, refused)
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -256,6 +256,12 @@ def emit(
     emit_many(ingestor, [PersonEvent(person_id, event, properties, channel, message_id, at)])
 
 
+Admit = Callable[[Survey, str, str, str | None, datetime], str]
+"""`admit(survey, person, channel, cause, now)`: the contact policy's word on an invitation
+(`opencx.orchestrate.engine.survey_admission`): the id of the decision that lets it go, or
+`Conflict` with the reason it may not."""
+
+
 def invite(
     ingestor: Ingestor,
     survey: Survey,
@@ -266,8 +272,11 @@ def invite(
     trigger_message_id: str | None = None,
     now: datetime | None = None,
     global_wait: timedelta = timedelta(days=7),
+    admit: Admit | None = None,
 ) -> IssuedInvitation:
-    """Invite a person if the recontact rules allow it (else `Conflict` with the reason)."""
+    """Invite a person if the recontact rules allow it (else `Conflict` with the reason),
+    and the contact policy too when `admit` is given (its decision is then counted once:
+    the invitation's event carries the decision's id)."""
     now = now or datetime.now(UTC)
     con = ingestor.store.cursor()
     person = canonical_id(con, person_id)
@@ -276,6 +285,7 @@ def invite(
         verdict = check_eligibility(con, survey, person, now=now, global_wait=global_wait)
         if not verdict.allowed:
             raise Conflict(f"not inviting {person} to {survey.id}: {verdict.reason}")
+        decision_id = admit(survey, person, channel, trigger_message_id, now) if admit else None
         issued = create_invitation(
             con, survey, person, channel=channel, touchpoint=touchpoint,
             trigger_message_id=trigger_message_id, now=now,
@@ -284,7 +294,8 @@ def invite(
     emit(
         ingestor, person, "Survey Invited",
         {"survey_id": survey.id, "survey_type": survey.survey_type, "invitation_id": inv.id,
-         "touchpoint": inv.touchpoint, "trigger_message_id": trigger_message_id},
+         "touchpoint": inv.touchpoint, "trigger_message_id": trigger_message_id,
+         **({"decision_id": decision_id} if decision_id else {})},
         channel=channel, message_id=f"survey-invited:{inv.id}", at=now,
     )  # fmt: skip
     return issued

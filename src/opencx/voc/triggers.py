@@ -10,7 +10,7 @@ from typing import Any
 
 from opencx.errors import Conflict
 from opencx.ingest import Ingestor
-from opencx.voc.invitations import IssuedInvitation, invite
+from opencx.voc.invitations import Admit, IssuedInvitation, invite
 from opencx.voc.surveys import Survey
 
 
@@ -50,6 +50,7 @@ def run_trigger(
     ingestor: Ingestor,
     survey: Survey,
     *,
+    admit: Admit | None = None,
     now: datetime | None = None,
     global_wait: timedelta = timedelta(days=7),
 ) -> InvitationRun:
@@ -83,7 +84,7 @@ def run_trigger(
         run.attempt(
             ingestor, survey, person, channel=trigger.channel,
             touchpoint=survey.touchpoint or f"{slug}@{event_channel}",
-            trigger_message_id=message_id, now=now, global_wait=global_wait,
+            trigger_message_id=message_id, now=now, global_wait=global_wait, admit=admit,
         )  # fmt: skip
     return run
 
@@ -97,6 +98,7 @@ def run_schedule(
     ingestor: Ingestor,
     survey: Survey,
     *,
+    admit: Admit | None = None,
     now: datetime | None = None,
     active_days: int = 90,
     global_wait: timedelta = timedelta(days=7),
@@ -119,6 +121,6 @@ def run_schedule(
     for (person,) in rows:
         run.attempt(
             ingestor, survey, person, channel=channel, touchpoint="relationship", now=now,
-            global_wait=global_wait,
+            global_wait=global_wait, admit=admit,
         )  # fmt: skip
     return run

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from opencx.errors import Conflict, InvalidInput, NotFound
+from opencx.orchestrate.engine import survey_admission
 from opencx.voc import (
     ROOT_CAUSES,
     STATUSES,
@@ -142,6 +143,7 @@ def case_update(
         viewer.state.ingestor, case_id, by=viewer.user.email, status=status or None,
         owner=viewer.user.email if take else (owner or None), note=note or None,
         root_cause=root_cause or None, follow_up=bool(follow_up),
+        admit=survey_admission(viewer.state.store, purpose="service"),
     )  # fmt: skip
     return RedirectResponse(f"/cases/{case_id}", 303)
 
