@@ -15,7 +15,7 @@ from opencx.config import load_settings
 from opencx.ingest import Ingestor
 from opencx.orchestrate.outbox import enqueue, list_outbox
 from opencx.store import Store
-from tests.orchestrate.test_adapters import SECRET, WebhookReceiver, serve_webhooks
+from tests.orchestrate.receivers import SECRET, WebhookReceiver, serve_webhooks
 from tests.voc.conftest import person
 
 runner = CliRunner()

@@ -39,7 +39,7 @@ from opencx.orchestrate.outbox import (
 )
 from opencx.store import Store
 from tests.conftest import ROOT
-from tests.orchestrate.test_adapters import SECRET, WebhookReceiver, serve_smtp, serve_webhooks
+from tests.orchestrate.receivers import SECRET, WebhookReceiver, serve_smtp, serve_webhooks
 from tests.voc.conftest import person
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

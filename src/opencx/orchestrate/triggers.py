@@ -181,6 +181,8 @@ class Action(BaseModel):
         name, value = needs[self.type]
         if not value:
             raise ValueError(f"a {self.type} action needs {name}")
+        if self.adapter == "webhook" and not self.url:
+            raise ValueError("a message through the webhook adapter needs url (the gateway)")
         if self.url is not None and not self.url.startswith(("https://", "http://")):
             raise ValueError("url must start with https:// or http://")
         for text in (self.subject, self.text, self.title):
@@ -459,7 +461,8 @@ _DEFAULT_ADAPTER = {"email": "email"}
 
 
 def _destination(action: Action, person: Mapping[str, Any]) -> str | None:
-    if action.type == "webhook":
+    """Where the outbox sends it: a webhook's (or a gateway's) URL, else the address."""
+    if action.type == "webhook" or action.adapter == "webhook":
         return action.url
     if action.channel == "email":
         return person.get("email")
@@ -519,6 +522,8 @@ class _Sender:
             self.invited.append(event)
         payload.setdefault("subject", render(action.subject, values))
         payload["text"] = render(text, values)
+        if action.adapter == "webhook":  # a gateway (SMS, push) needs the person's address
+            payload["to"] = person.get("phone") if action.channel == "sms" else person.get("email")
         item = enqueue(
             con,
             idempotency_key=decision.proposal.key,
