@@ -283,4 +283,38 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX decisions_key ON decisions (key);
         """,
     ),
+    (
+        7,
+        "privacy: suppressions and erasure reports; security: the audit log",
+        """
+        CREATE TABLE suppressions (
+            identifier_hash VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            erasure_id VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            created_by VARCHAR NOT NULL,
+            dropped BIGINT NOT NULL DEFAULT 0,
+            last_dropped_at TIMESTAMPTZ
+        );
+        CREATE TABLE erasures (
+            id VARCHAR PRIMARY KEY,
+            requested_at TIMESTAMPTZ NOT NULL,
+            requested_by VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            report JSON NOT NULL
+        );
+        CREATE SEQUENCE audit_log_id START 1;
+        CREATE TABLE audit_log (
+            id BIGINT PRIMARY KEY DEFAULT nextval('audit_log_id'),
+            logged_at TIMESTAMPTZ NOT NULL,
+            actor VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            target_kind VARCHAR,
+            target VARCHAR,
+            details JSON,
+            client VARCHAR
+        );
+        """,
+    ),
 )
