@@ -1,0 +1,1 @@
+"""Customers\x27 rights: erase, export, anonymise, purge; suppression of erased people."""
