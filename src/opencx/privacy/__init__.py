@@ -1,1 +1,1 @@
-"""Customers\x27 rights: erase, export, anonymise, purge; suppression of erased people."""
+"""Customers' rights: erase, export, anonymise, purge; suppression of erased people."""
