@@ -62,6 +62,14 @@ def main() -> None:
         f"{best['p95_ms'] / best['baseline_p95_ms']:.2f}",
         "< 50 ms",
     )
+    table.add_row(
+        "contact-policy dry run, 30 days of the sample brand",
+        f"{best['simulation_s']:.1f} s ({best['simulation_proposals']:,} contacts to "
+        f"{best['simulation_people']:,} people; {best['simulation_sent']:,} would be sent)",
+        "target 60 s",
+        f"{best['simulation_s'] / 60:.2f}",
+        "< 60 s",
+    )
     console.print("text analytics: sentiment on held-out labelled snippets, 100,000 verbatims…")
     voc = text.run()
     vader = voc["sentiment"]["vader"]["macro_f1"]

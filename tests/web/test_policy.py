@@ -62,3 +62,24 @@ def test_the_customer_page_shows_next_best_action(brand_server: BrandServer) -> 
         assert found.status_code == 200
         assert "Next best action" in found.text
         assert "Contacts: sent, held, dropped" in found.text
+
+
+def test_an_admin_adds_and_deletes_a_trigger(brand_server: BrandServer) -> None:
+    with httpx.Client(base_url=brand_server.server.url, timeout=60) as client:
+        _sign_in(client, "admin@example.com")
+        bad = client.post(
+            "/policy/triggers",
+            data={"trigger": "id: x\nwhen: {event: A}\naction: {type: message}",
+                  "csrf": _csrf(client)},
+        )  # fmt: skip
+        assert bad.status_code == 400 and "needs text" in bad.text
+        good = (
+            "id: web-thanks\nwhen: {event: Order Completed, channel: web}\n"
+            "action: {type: task, title: Say thanks}\n"
+        )
+        saved = client.post("/policy/triggers", data={"trigger": good, "csrf": _csrf(client)})
+        assert saved.status_code == 303
+        assert "web-thanks" in client.get("/policy").text
+        gone = client.post("/policy/triggers/web-thanks/delete", data={"csrf": _csrf(client)})
+        assert gone.status_code == 303
+        assert "web-thanks" not in client.get("/policy").text

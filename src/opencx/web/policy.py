@@ -9,18 +9,28 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from opencx.errors import InvalidInput
+from opencx.errors import InvalidInput, NotFound
 from opencx.orchestrate.decisions import decision_counts, list_decisions
 from opencx.orchestrate.outbox import list_outbox, outbox_counts, retry
 from opencx.orchestrate.policy import ContactPolicy, load_policy, parse_policy, save_policy
 from opencx.orchestrate.simulate import DROPPED, HELD, OUTCOMES, SENT, SimulationReport, simulate
-from opencx.orchestrate.triggers import list_triggers
+from opencx.orchestrate.triggers import delete_trigger, list_triggers, save_trigger
 from opencx.store import get_document
 from opencx.web import _charts
 from opencx.web.app import Viewer, _acting, _page, _viewer
 
 router = APIRouter(include_in_schema=False)
 OUTCOME_WORDS = {"send": "sent", "hold": "held", "drop": "dropped"}
+EXAMPLE_TRIGGER = """id: order-thanks
+name: Thank-you email after an order
+when: {event: Order Completed, channel: web}
+action:
+  type: message
+  channel: email
+  purpose: transactional
+  subject: Thanks for your order
+  text: "Hi $first_name, order $order_id is on its way."
+"""
 
 
 def _summary(policy: ContactPolicy) -> list[tuple[str, str]]:
@@ -100,6 +110,8 @@ def _policy_page(
     text: str | None = None,
     error: str | None = None,
     simulation: dict[str, Any] | None = None,
+    trigger_text: str = "",
+    trigger_error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     con = viewer.con
@@ -117,7 +129,8 @@ def _policy_page(
         outcome_words=OUTCOME_WORDS, counts=counts,
         rules_chart=_charts.bar_chart([(r, float(n)) for r, n in counts["rules"].items()]),
         outbox=outbox_counts(con), dead=list_outbox(con, status="dead", limit=20),
-        simulation=simulation, now=now,
+        simulation=simulation, now=now, trigger_text=trigger_text or EXAMPLE_TRIGGER,
+        trigger_error=trigger_error,
     )  # fmt: skip
     page.status_code = status_code
     return page
@@ -158,6 +171,30 @@ def simulate_form(
     except InvalidInput as exc:
         return _policy_page(request, viewer, text=text, error=exc.message, status_code=400)
     return _policy_page(request, viewer, text=text or None, simulation=_report_view(report))
+
+
+@router.post("/policy/triggers")
+def save_trigger_form(
+    request: Request, trigger: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Create or replace a trigger from its YAML (it acts on events from now on)."""
+    viewer = _acting(request, "admin", csrf)
+    try:
+        save_trigger(viewer.con, trigger, by=viewer.user.email)
+    except (InvalidInput, NotFound) as exc:
+        return _policy_page(
+            request, viewer, trigger_text=trigger, trigger_error=exc.message, status_code=400
+        )
+    return RedirectResponse("/policy#triggers-h", 303)
+
+
+@router.post("/policy/triggers/{trigger_id}/delete")
+def delete_trigger_form(
+    request: Request, trigger_id: str, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    viewer = _acting(request, "admin", csrf)
+    delete_trigger(viewer.con, trigger_id)
+    return RedirectResponse("/policy#triggers-h", 303)
 
 
 @router.post("/policy/outbox/{item_id}/retry")
