@@ -34,3 +34,13 @@ def test_members_are_read_as_refreshed_and_refresh_on_demand(brand_server: Brand
         assert "upgrade-ready" in page and "Members as of" in page
         assert client.post("/segments/refresh", data={"csrf": _csrf(client)}).status_code == 303
         assert "Members as of" in client.get("/segments").text
+
+
+def test_the_overview_shows_segments_and_kpi_trends(brand_server: BrandServer) -> None:
+    with httpx.Client(base_url=brand_server.server.url, timeout=120) as client:
+        _sign_in(client, "analyst@example.com")
+        page = client.get("/").text
+        assert "NPS week by week" in page and "<svg" in page
+        analytics = client.get("/overview/analytics").text
+        assert 'id="segments"' in analytics and "upgrade-ready" in analytics
+        assert "profit, last 12 months" in analytics

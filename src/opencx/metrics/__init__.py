@@ -57,7 +57,13 @@ from opencx.metrics.stats import (
     nps_difference,
     nps_estimate,
 )
-from opencx.metrics.value import SegmentValue, clv_by_person, value_by_segment
+from opencx.metrics.value import (
+    SegmentSummary,
+    SegmentValue,
+    clv_by_person,
+    segment_summaries,
+    value_by_segment,
+)
 
 __all__ = [
     "EFFORT_SCORE",
@@ -86,6 +92,7 @@ __all__ = [
     "KpiRow",
     "OutcomeKind",
     "SegmentProfit",
+    "SegmentSummary",
     "SegmentValue",
     "Segments",
     "StageConsistency",
@@ -117,6 +124,7 @@ __all__ = [
     "profitability",
     "run_consistency",
     "run_kpi",
+    "segment_summaries",
     "value_by_segment",
     "write_effort_traits",
 ]

@@ -12,7 +12,7 @@ import hmac
 import secrets
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,11 +35,13 @@ from opencx.metrics import (
     Driver,
     DriverResult,
     EffortSummary,
+    SegmentSummary,
     alerts,
     channel_consistency,
     effort_summary,
     key_drivers,
     kpi,
+    segment_summaries,
 )
 from opencx.orchestrate.decisions import decisions_of
 from opencx.orchestrate.engine import recommend
@@ -52,7 +54,7 @@ from opencx.profiles import (
 )
 from opencx.types import CHANNELS, EVENT_TYPES
 from opencx.voc import list_cases
-from opencx.voc.reports import answers_of
+from opencx.voc.reports import answers_of, score_trend
 from opencx.web import _charts, _format
 
 HERE = Path(__file__).parent
@@ -221,13 +223,17 @@ class OverviewAnalytics:
     effort: EffortSummary | None
     flags: tuple[ChannelGap, ...]
     computed_at: datetime
+    segments: tuple[SegmentSummary, ...] = ()
 
 
-def _overview_analytics(con: duckdb.DuckDBPyConnection, warehouse: Any) -> OverviewAnalytics:
+def _overview_analytics(
+    con: duckdb.DuckDBPyConnection, warehouse: Any, contact_costs: Mapping[str, float]
+) -> OverviewAnalytics:
     now = datetime.now(UTC)
     model = touchpoint_model(con, warehouse)
+    segments = tuple(segment_summaries(con, warehouse, now=now, contact_costs=contact_costs))
     if not model.touchpoints:
-        return OverviewAnalytics(None, "No touchpoints in the log yet.", None, (), now)
+        return OverviewAnalytics(None, "No touchpoints in the log yet.", None, (), now, segments)
     note = None
     try:
         drivers: DriverResult | None = key_drivers(
@@ -237,7 +243,7 @@ def _overview_analytics(con: duckdb.DuckDBPyConnection, warehouse: Any) -> Overv
         drivers, note = None, exc.message
     effort = effort_summary(warehouse, model, start_at=now - timedelta(days=90), end_at=now)
     flags = channel_consistency(warehouse, model, start_at=now - timedelta(days=90)).flags
-    return OverviewAnalytics(drivers, note, effort, flags, now)
+    return OverviewAnalytics(drivers, note, effort, flags, now, segments)
 
 
 def _strongest_drivers(result: DriverResult | None, top: int = 8) -> list[Driver]:
@@ -269,7 +275,7 @@ def overview(request: Request) -> HTMLResponse:
     warehouse = viewer.state.warehouse()
     now = datetime.now(UTC)
     kpis = [
-        (name, result.overall)
+        (name, result.overall, _kpi_trend(warehouse, name))
         for name in ("nps", "csat", "ces")
         if (result := kpi(warehouse, name, start_at=now - timedelta(days=90), end_at=None)).overall
     ]
@@ -298,13 +304,23 @@ def overview_analytics(request: Request) -> HTMLResponse:
     viewer = _viewer(request, "analyst")
     warehouse = viewer.state.warehouse()
     analytics = _overview_cached(
-        viewer.state, "analytics", lambda: _overview_analytics(viewer.con, warehouse)
+        viewer.state,
+        "analytics",
+        lambda: _overview_analytics(viewer.con, warehouse, viewer.state.settings.contact_costs),
     )
     template = templates.get_template("overview.html")
     context = template.new_context(
         {"request": request, "analytics": analytics, **_analytics_context(analytics)}
     )
     return HTMLResponse("".join(template.blocks["analytics"](context)))
+
+
+def _kpi_trend(warehouse: Any, kind: str, weeks: int = 13) -> str:
+    """The KPI week by week (the last `weeks` weeks with answers), as a small line chart."""
+    points = score_trend(warehouse, kind, "week")[-weeks:]  # type: ignore[arg-type]
+    if len(points) < 2:
+        return ""
+    return _charts.line_chart([(p.group[5:], p.value) for p in points], width=240)
 
 
 def _analytics_context(analytics: OverviewAnalytics | None) -> dict[str, Any]:
