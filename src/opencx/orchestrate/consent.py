@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from opencx.store import fetch_one
+from opencx.profiles import profile_members
 
 ALL = "all"
 PURPOSES: tuple[str, ...] = ("transactional", "service", "survey", "marketing")
@@ -195,17 +195,6 @@ def _from_preferences(
     return out
 
 
-def _members(con: duckdb.DuckDBPyConnection, person_id: str) -> list[str]:
-    row = fetch_one(
-        con.execute("SELECT canonical_id FROM profile_merges WHERE profile_id = ?", [person_id])
-    )
-    canonical = str(row[0]) if row else person_id
-    merged = con.execute(
-        "SELECT profile_id FROM profile_merges WHERE canonical_id = ?", [canonical]
-    ).fetchall()
-    return [canonical, *(str(r[0]) for r in merged)]
-
-
 def consents_of(
     con: duckdb.DuckDBPyConnection,
     person_id: str,
@@ -216,7 +205,7 @@ def consents_of(
         f"SELECT {LEDGER_SELECT} FROM events "
         f"WHERE profile_id IN (SELECT unnest($members::VARCHAR[])) AND {LEDGER_WHERE} "
         "ORDER BY timestamp, seq",
-        {"members": _members(con, person_id)},
+        {"members": profile_members(con, person_id)[1]},
     ).fetchall()
     return ledger_rows(rows, categories)
 

@@ -35,6 +35,7 @@ from opencx.orchestrate.consent import (
     sql_list,
 )
 from opencx.orchestrate.moments import RESPONSE_EVENTS, Response
+from opencx.profiles import profile_members
 from opencx.store import fetch_one
 
 CONTACT_EVENTS: tuple[str, ...] = (
@@ -132,17 +133,6 @@ PURPOSE_SQL = _PURPOSE_SQL
 WHAT_SQL = _WHAT_SQL
 
 
-def _members(con: duckdb.DuckDBPyConnection, person_id: str) -> tuple[str, list[str]]:
-    row = fetch_one(
-        con.execute("SELECT canonical_id FROM profile_merges WHERE profile_id = ?", [person_id])
-    )
-    canonical = str(row[0]) if row else person_id
-    merged = con.execute(
-        "SELECT profile_id FROM profile_merges WHERE canonical_id = ?", [canonical]
-    ).fetchall()
-    return canonical, [canonical, *(str(r[0]) for r in merged)]
-
-
 def person_state(
     con: duckdb.DuckDBPyConnection,
     person_id: str,
@@ -153,7 +143,7 @@ def person_state(
     upcoming: bool = False,
 ) -> PersonState:
     """One person's state as of `now`: one pass over their events and four small reads."""
-    canonical, members = _members(con, person_id)
+    canonical, members = profile_members(con, person_id)
     since = now - timedelta(days=lookback_days)
     # One parameter per member id (not a list to unnest): DuckDB then filters the scan
     # directly instead of joining, which is what keeps a point read fast.

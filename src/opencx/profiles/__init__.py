@@ -11,6 +11,7 @@ from opencx.profiles._read import (
     computed_traits,
     find_profiles,
     get_profile,
+    profile_members,
     refresh_profiles,
     timeline,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "find_profiles",
     "get_profile",
     "log_overview",
+    "profile_members",
     "recent_activity",
     "refresh_profiles",
     "search_profiles",

@@ -80,6 +80,19 @@ def _member_ids(con: duckdb.DuckDBPyConnection, canonical: ProfileId) -> list[Pr
     return [canonical, *(r[0] for r in rows)]
 
 
+def profile_members(
+    con: duckdb.DuckDBPyConnection, profile_id: ProfileId
+) -> tuple[ProfileId, list[ProfileId]]:
+    """The id `profile_id` lives on now and every id merged into it (the canonical one
+    first); an id the store does not know is its own, alone (no error: events about a
+    person may be read before or after their identities)."""
+    row = fetch_one(
+        con.execute("SELECT canonical_id FROM profile_merges WHERE profile_id = ?", [profile_id])
+    )
+    canonical = str(row[0]) if row else profile_id
+    return canonical, _member_ids(con, canonical)
+
+
 def find_profiles(con: duckdb.DuckDBPyConnection, identifier: IdentifierKey) -> list[ProfileId]:
     """Profiles holding a normalised identifier key (at most one, by construction)."""
     rows = con.execute(
