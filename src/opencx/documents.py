@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import time, timedelta
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from opencx.durations import format_duration
 from opencx.errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,3 +42,27 @@ def parse_document(model: type[M], data: str | Mapping[str, Any], what: str, sha
         return model.model_validate(dict(data))
     except ValidationError as exc:
         raise InvalidInput(f"{what} is not valid: {describe_errors(exc, what)}") from None
+
+
+def document_yaml(model: BaseModel, *, keep_empty: bool = False) -> str:
+    """A document model back as the YAML people write: durations as `7d`, times as `21:00`,
+    unset and empty fields left out (unless `keep_empty`: where an empty list means
+    something, e.g. a policy rule that blocks nothing)."""
+    return str(yaml.safe_dump(_plain(model.model_dump(mode="python"), keep_empty), sort_keys=False,
+                              allow_unicode=True))  # fmt: skip
+
+
+def _plain(value: Any, keep_empty: bool) -> Any:
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, time):
+        return f"{value:%H:%M}"
+    if isinstance(value, dict):
+        return {
+            k: _plain(v, keep_empty)
+            for k, v in value.items()
+            if keep_empty or v not in (None, (), [], {}, "")
+        }
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, keep_empty) for v in value]
+    return value

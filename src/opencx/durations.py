@@ -31,6 +31,16 @@ def parse_duration(text: str | timedelta, *, field: str = "window") -> timedelta
     return value
 
 
+def duration_field(value: object, field: str, *, zero: bool = True) -> object:
+    """For a pydantic `mode="before"` validator: "48h" becomes a timedelta; "0" or "none"
+    mean no time at all (when `zero`); anything else is left for pydantic to judge."""
+    if isinstance(value, str):
+        if zero and value.strip().lower() in ("0", "0s", "0m", "0h", "0d", "none"):
+            return timedelta(0)
+        return parse_duration(value, field=field)
+    return value
+
+
 def format_duration(delta: timedelta) -> str:
     """The shortest exact spelling: `7d`, `36h`, `90m`, `45s` (`0` for nothing).
 

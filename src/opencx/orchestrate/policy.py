@@ -28,11 +28,10 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opencx.documents import parse_document
-from opencx.durations import format_duration, parse_duration
+from opencx.documents import document_yaml, parse_document
+from opencx.durations import duration_field, format_duration
 from opencx.orchestrate.consent import DEFAULT_CATEGORIES, consent_for
 from opencx.orchestrate.moments import next_good_moment, zone
 from opencx.orchestrate.state import Contact, PersonState, last_detractor
@@ -54,12 +53,6 @@ Rule = Literal[
 PURPOSES: tuple[str, ...] = ("transactional", "service", "survey", "marketing")
 KIND = "policy"
 NAME = "default"
-
-
-def _span(value: object, field: str) -> object:
-    if isinstance(value, str):
-        return parse_duration(value, field=field)
-    return value
 
 
 class _Model(BaseModel):
@@ -92,7 +85,7 @@ class Cap(_Model):
     @field_validator("per", mode="before")
     @classmethod
     def _per(cls, value: object) -> object:
-        return _span(value, "per")
+        return duration_field(value, "per", zero=False)
 
 
 class Budget(Cap):
@@ -137,7 +130,7 @@ class SurveyFatigue(_Model):
     @field_validator("min_gap", mode="before")
     @classmethod
     def _gap(cls, value: object) -> object:
-        return _span(value, "min_gap")
+        return duration_field(value, "min_gap", zero=False)
 
 
 class OpenCase(_Model):
@@ -158,7 +151,7 @@ class AfterDetractor(_Model):
     def _days(cls, value: object) -> object:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return timedelta(days=value)
-        return _span(value, "days")
+        return duration_field(value, "days", zero=False)
 
 
 class BestMoment(_Model):
@@ -172,7 +165,7 @@ class BestMoment(_Model):
     @field_validator("horizon", mode="before")
     @classmethod
     def _horizon(cls, value: object) -> object:
-        return _span(value, "horizon")
+        return duration_field(value, "horizon", zero=False)
 
 
 class ContactPolicy(_Model):
@@ -209,19 +202,7 @@ class ContactPolicy(_Model):
 
     def to_yaml(self) -> str:
         """The policy as YAML, durations written as `7d`, times as `21:00`."""
-        return yaml.safe_dump(_plain(self.model_dump()), sort_keys=False)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, timedelta):
-        return format_duration(value)
-    if isinstance(value, time):
-        return f"{value:%H:%M}"
-    return value
+        return document_yaml(self, keep_empty=True)
 
 
 def default_policy() -> ContactPolicy:

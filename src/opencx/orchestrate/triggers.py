@@ -34,11 +34,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import orjson
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opencx.documents import parse_document
-from opencx.durations import format_duration, parse_duration
+from opencx.documents import document_yaml, parse_document
+from opencx.durations import duration_field
 from opencx.errors import InvalidInput
 from opencx.ingest import Ingestor, SourceContext
 from opencx.orchestrate.decisions import due_holds, gate
@@ -62,12 +61,6 @@ ActionType = Literal["message", "survey", "task", "webhook", "trait"]
 CONTACTS: frozenset[str] = frozenset({"message", "survey"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FIELD = r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$"
-
-
-def _span(value: object, name: str) -> object:
-    if isinstance(value, str):
-        return timedelta(0) if value.strip() in ("0", "none") else parse_duration(value, field=name)
-    return value
 
 
 def _channels(value: object) -> object:
@@ -94,7 +87,7 @@ class Before(BaseModel):
     @field_validator("within", mode="before")
     @classmethod
     def _within(cls, value: object) -> object:
-        return _span(value, "within")
+        return duration_field(value, "within")
 
 
 class When(BaseModel):
@@ -117,7 +110,7 @@ class When(BaseModel):
     @field_validator("delay", "max_age", mode="before")
     @classmethod
     def _spans(cls, value: object) -> object:
-        return _span(value, "delay")
+        return duration_field(value, "delay")
 
     @field_validator("where")
     @classmethod
@@ -215,19 +208,7 @@ class Trigger(BaseModel):
         return self
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(_plain(self.model_dump(mode="python")), sort_keys=False)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return format_duration(value) if value else "0"
-    if isinstance(value, time):
-        return value.strftime("%H:%M")
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v not in (None, (), {}, "")}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+        return document_yaml(self)
 
 
 def parse_trigger(data: str | Mapping[str, Any]) -> Trigger:

@@ -23,11 +23,10 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import duckdb
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opencx.documents import parse_document
-from opencx.durations import format_duration, parse_duration
+from opencx.documents import document_yaml, parse_document
+from opencx.durations import duration_field
 from opencx.ingest import SCORE_RANGES
 from opencx.store import list_documents, put_document, require_document
 from opencx.types import CHANNELS
@@ -40,14 +39,6 @@ DEFAULT_TEXT = {
     "csat": "How satisfied are you with your experience?",
     "ces": "The company made it easy to handle my issue.",
 }
-
-
-def _duration(value: object, field: str) -> object:
-    if isinstance(value, str):
-        if value.strip() in ("0", "0d", "0h", "none"):
-            return timedelta(0)
-        return parse_duration(value, field=field)
-    return value
 
 
 class Question(BaseModel):
@@ -87,7 +78,7 @@ class Trigger(BaseModel):
     @field_validator("delay", "lookback", mode="before")
     @classmethod
     def _span(cls, value: object) -> object:
-        return _duration(value, "delay")
+        return duration_field(value, "delay")
 
     @field_validator("channel")
     @classmethod
@@ -109,7 +100,7 @@ class WaitRule(BaseModel):
     @field_validator("wait", mode="before")
     @classmethod
     def _span(cls, value: object) -> object:
-        return _duration(value, "wait")
+        return duration_field(value, "wait")
 
 
 class Recontact(BaseModel):
@@ -125,7 +116,7 @@ class Recontact(BaseModel):
     @field_validator("wait", mode="before")
     @classmethod
     def _span(cls, value: object) -> object:
-        return None if value is None else _duration(value, "wait")
+        return None if value is None else duration_field(value, "wait")
 
 
 class Audience(BaseModel):
@@ -165,7 +156,7 @@ class Survey(BaseModel):
     @field_validator("expires", mode="before")
     @classmethod
     def _span(cls, value: object) -> object:
-        return _duration(value, "expires")
+        return duration_field(value, "expires")
 
     @model_validator(mode="after")
     def _check(self) -> Survey:
@@ -187,17 +178,7 @@ class Survey(BaseModel):
         return primary.type if primary else None
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(_plain(self.model_dump(mode="python")), sort_keys=False)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return format_duration(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None and v != ()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+        return document_yaml(self)
 
 
 def parse_survey(data: str | dict[str, Any]) -> Survey:
