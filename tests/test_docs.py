@@ -5,7 +5,13 @@ from __future__ import annotations
 import typer
 
 from opencx.cli import app
-from opencx.config import IdentitySettings, Settings, SmtpSettings
+from opencx.config import (
+    IdentitySettings,
+    PrivacySettings,
+    RateLimitSettings,
+    Settings,
+    SmtpSettings,
+)
 from tests.conftest import ROOT
 
 
@@ -18,7 +24,12 @@ def _commands(group: typer.Typer, prefix: str = "") -> list[str]:
 
 def test_every_setting_is_documented() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
-    nested = {"identity": IdentitySettings, "smtp": SmtpSettings}
+    nested = {
+        "identity": IdentitySettings,
+        "smtp": SmtpSettings,
+        "privacy": PrivacySettings,
+        "rate_limits": RateLimitSettings,
+    }
     missing = [f"OPENCX_{n.upper()}" for n in Settings.model_fields if n not in nested]
     for group, model in nested.items():
         missing += [f"OPENCX_{group.upper()}__{n.upper()}" for n in model.model_fields]

@@ -104,3 +104,58 @@ def test_cohorts_are_identical_on_duckdb_and_spark(engines: Any) -> None:
     duck, sparky = engines
     for grain in ("week", "month"):
         assert retention_cohorts(duck, grain) == retention_cohorts(sparky, grain)  # type: ignore[arg-type]
+
+
+def test_the_default_warehouse_is_the_embedded_duckdb(tmp_path: Path) -> None:
+    from opencx.config import load_settings
+    from opencx.warehouse import open_warehouse
+
+    with Store() as store:
+        found = open_warehouse(load_settings(db=tmp_path / "x.duckdb"), store.con)
+        assert found.engine == "duckdb"
+    assert not list(tmp_path.iterdir())  # nothing exported
+
+
+@pytest.mark.parametrize("url", ["spark://host:7077", "pyspark://", "sc://", "duckdb://x"])
+def test_warehouse_urls_are_checked(url: str) -> None:
+    from pydantic import ValidationError
+
+    from opencx.config import load_settings
+
+    with pytest.raises(ValidationError, match="pyspark://MASTER"):
+        load_settings(warehouse=url)
+
+
+def test_spark_connect_without_its_extras_is_one_clear_error() -> None:
+    pytest.importorskip("pyspark")
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("grpcio is installed: Spark Connect would try to reach the server")
+    from opencx.warehouse import spark_session
+
+    with pytest.raises(InvalidInput, match=r"pyspark\[connect\]"):
+        spark_session("sc://127.0.0.1:15002")
+
+
+def test_a_spark_warehouse_refreshes_its_export_first(spark_session: Any, tmp_path: Path) -> None:
+    from opencx.config import load_settings
+    from opencx.warehouse import open_warehouse
+
+    settings = load_settings(
+        db=tmp_path / "opencx.duckdb", warehouse="pyspark://local[2]",
+        warehouse_dir=tmp_path / "export",
+    )  # fmt: skip
+    with Store() as store:
+        write_events(store, [("p1", 0, "A", "web"), ("p1", 1, "B", "web")])
+        found = open_warehouse(settings, store.con)
+        assert found.engine == "pyspark"
+        assert found.events().count().to_pyarrow().as_py() == 2
+        write_events(store, [("p2", 30, "A", "web")], seq_start=3)
+        # Within max_age_s the same (stale) warehouse comes back; past it, a fresh one.
+        assert open_warehouse(settings, store.con, max_age_s=3600) is found
+        again = open_warehouse(settings, store.con)
+        assert again.events().count().to_pyarrow().as_py() == 3
+        assert (tmp_path / "export" / "manifest.json").exists()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,6 +67,95 @@ class SmtpSettings(BaseSettings):
     timeout_s: float = Field(default=10.0, gt=0, description="Connection and command timeout.")
 
 
+DEFAULT_PERSONAL_FIELDS: tuple[str, ...] = (
+    "email", "phone", "name", "first_name", "last_name", "firstName", "lastName", "username",
+    "address", "street", "city", "postal_code", "postalCode", "zip", "birthday", "ip",
+    "userAgent", "user_agent", "device", "location", "traits", "externalIds",
+)  # fmt: skip
+_FIELD_ROOTS = ("properties", "traits", "context")
+
+
+class PrivacySettings(BaseSettings):
+    """Personal data at ingest and in anonymisation (see docs/privacy.md)."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    salt: str = Field(
+        default="",
+        description="Secret mixed into every privacy hash (suppressed identifiers, hashed "
+        "fields); empty: a random salt made once per database and kept in it.",
+    )
+    hash_fields: list[str] = Field(
+        default=[],
+        description="Dotted paths (`context.ip`, `properties.card_last4`) replaced at ingest "
+        "by the salted SHA-256 of their value.",
+    )
+    drop_fields: list[str] = Field(
+        default=[], description="Dotted paths removed at ingest, before anything is stored."
+    )
+    personal_fields: list[str] = Field(
+        default=list(DEFAULT_PERSONAL_FIELDS),
+        description="Key names (at any depth of properties and context) that anonymisation "
+        "removes from a person's events; traits are always removed.",
+    )
+
+    @field_validator("hash_fields", "drop_fields")
+    @classmethod
+    def _paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            root, dot, rest = path.partition(".")
+            if root not in _FIELD_ROOTS or not dot or not rest or "" in rest.split("."):
+                raise ValueError(
+                    f"{path!r} must be a dotted path under {', '.join(_FIELD_ROOTS)} "
+                    "(e.g. context.ip or properties.card_last4)"
+                )
+        return paths
+
+
+class RateLimitSettings(BaseSettings):
+    """Rate limits (token buckets in the server's memory) and request body sizes."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    ingest_per_s: float = Field(
+        default=2000.0,
+        ge=0,
+        description="Ingestion requests a second per write key (per client address for "
+        "browser requests with the key in the body); 0: no limit.",
+    )
+    ingest_burst: float = Field(
+        default=4000.0, ge=1, description="Ingestion requests a write key may send at once."
+    )
+    api_per_s: float = Field(
+        default=100.0,
+        ge=0,
+        description="Read and admin API requests a second per API token; 0: no limit.",
+    )
+    api_burst: float = Field(
+        default=400.0, ge=1, description="API requests a token may send at once."
+    )
+    login_per_min: float = Field(
+        default=10.0, ge=0, description="Failed sign-ins a minute per client address; 0: no limit."
+    )
+    login_burst: float = Field(
+        default=10.0, ge=1, description="Failed sign-ins an address may make at once."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Largest request body on the read/admin API and web forms (ingestion "
+        "has max_batch_bytes); larger gets 413. 0: no limit.",
+    )
+
+
+# A Spark master after pyspark:// (local[N], local[*], spark://host:port, yarn, k8s://...),
+# or a Spark Connect address sc://host:port with optional /;key=value parameters.
+_WAREHOUSE_URL = re.compile(
+    r"pyspark://(local(\[(\d+|\*)\])?|spark://[\w.-]+:\d+|yarn|k8s://\S+)"
+    r"|sc://[\w.-]+(:\d{1,5})?(/;\S*)?"
+)
+
+
 class Settings(BaseSettings):
     """Everything OpenCX can be configured with."""
 
@@ -84,6 +174,12 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(
         default=[], description="Origins allowed to send events from a browser (CORS)."
+    )
+    hsts_max_age_s: int = Field(
+        default=31_536_000,
+        ge=0,
+        description="Strict-Transport-Security max-age sent on web pages served over https "
+        "(0: never sent).",
     )
     max_event_bytes: int = Field(default=32 * 1024, description="Largest single event.")
     max_batch_bytes: int = Field(default=500 * 1024, description="Largest request body.")
@@ -142,8 +238,31 @@ class Settings(BaseSettings):
     delivery_backoff_s: float = Field(
         default=30.0, gt=0, description="First retry delay; doubles on each attempt."
     )
+    warehouse: str = Field(
+        default="",
+        description="Engine the analytics run on: empty for the embedded DuckDB, "
+        "`pyspark://local[2]` (a Spark master) or `sc://HOST:PORT` (Spark Connect) for "
+        "Spark over the Parquet export in `warehouse_dir`.",
+    )
+    warehouse_dir: Path | None = Field(
+        default=None,
+        description="Parquet export the Spark warehouse reads (refreshed incrementally); "
+        "empty: `<db name>-parquet` beside the database file.",
+    )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @field_validator("warehouse")
+    @classmethod
+    def _warehouse_url(cls, url: str) -> str:
+        if url and not _WAREHOUSE_URL.fullmatch(url):
+            raise ValueError(
+                f"{url!r} must be empty (embedded DuckDB), pyspark://MASTER "
+                "(e.g. pyspark://local[2], pyspark://spark://host:7077) or sc://HOST:PORT"
+            )
+        return url
 
     @classmethod
     def settings_customise_sources(

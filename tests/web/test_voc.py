@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -34,6 +35,23 @@ def api(brand: BrandServer) -> httpx.Client:
         headers={"Authorization": f"Bearer {brand.server.admin_token}"},
         timeout=30,
     )
+
+
+# These tests are about surveys, not the contact policy (tests/orchestrate): at any hour CI
+# runs them, the brand's customers may be in quiet hours or at their SMS cap, so the module
+# runs under a policy that lets invitations through, and puts the brand's policy back.
+OPEN_POLICY = (
+    "budget: {max: 1000}\nchannel_caps: {}\nquiet_hours: null\nsurvey_fatigue: {min_gap: 1s}\n"
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def open_policy(brand_server: BrandServer) -> Iterator[None]:
+    with api(brand_server) as client:
+        before = client.get("/api/v1/policy").text
+        assert client.put("/api/v1/policy", content=OPEN_POLICY).is_success
+        yield
+        assert client.put("/api/v1/policy", content=before).is_success
 
 
 def invite(brand: BrandServer, identifier: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Access: sources and their write keys, API tokens and their roles."""
+"""Access: sources and their write keys, API tokens and their roles, the audit log."""
 
 from __future__ import annotations
 
+from opencx.access.audit import AuditBuffer, AuditEntry, audit_entries, record
 from opencx.access.sources import (
     Source,
     add_source,
@@ -25,11 +26,14 @@ from opencx.access.users import (
 )
 
 __all__ = [
+    "AuditBuffer",
+    "AuditEntry",
     "Source",
     "Token",
     "User",
     "add_source",
     "add_user",
+    "audit_entries",
     "authenticate",
     "create_token",
     "disable_user",
@@ -39,6 +43,7 @@ __all__ = [
     "list_sources",
     "list_tokens",
     "list_users",
+    "record",
     "revoke_source",
     "revoke_token",
     "rotate_write_key",

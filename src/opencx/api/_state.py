@@ -21,7 +21,7 @@ from opencx.profiles import refresh_profiles
 from opencx.segments import refresh_segments
 from opencx.store import Store
 from opencx.voc import list_surveys, open_cases_from_answers, run_schedule, run_trigger
-from opencx.warehouse import Warehouse, embedded
+from opencx.warehouse import Warehouse, embedded, open_warehouse
 
 log = logging.getLogger("opencx.api")
 _CACHE_SECONDS = 5.0
@@ -129,7 +129,13 @@ class ServerState:
             self._profile_flushes = flushes
 
     def warehouse(self) -> Warehouse:
-        """The analytics engine for the calling thread (the store's DuckDB, through Ibis)."""
+        """The analytics engine: the store's DuckDB per thread, or the configured Spark.
+
+        On Spark the Parquet export is refreshed (incrementally) when older than
+        `_CACHE_SECONDS`, so answers lag ingestion by at most that.
+        """
+        if self.settings.warehouse:
+            return open_warehouse(self.settings, self.store.con, max_age_s=_CACHE_SECONDS)
         found: Warehouse | None = getattr(self._local, "warehouse", None)
         if found is None:
             found = embedded(self.store.cursor())

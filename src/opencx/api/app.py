@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -12,12 +14,28 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opencx import __version__, web
-from opencx.api import admin, ingest, journeys, metrics, orchestrate, profiles, voc
+from opencx.access import AuditBuffer
+from opencx.api import (
+    admin,
+    audit,
+    backup,
+    ingest,
+    journeys,
+    metrics,
+    orchestrate,
+    privacy,
+    profiles,
+    voc,
+)
+from opencx.api._limits import BodySizeLimit, IngestionAndSignInLimits, RateLimiters
 from opencx.api._state import ServerState
 from opencx.config import Settings, load_settings
 from opencx.documents import describe_errors
 from opencx.errors import InvalidInput, OpenCXError, Overloaded
 from opencx.store import Store
+from opencx.web.app import SecurityHeaders
+
+log = logging.getLogger("opencx.api")
 
 
 class IngestionCORS:
@@ -40,6 +58,21 @@ class IngestionCORS:
             await self.app(scope, receive, send)
 
 
+def _every_second(work: Callable[[], object]) -> threading.Event:
+    """Run `work` every second on a thread until the returned event is set."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(1.0):
+            try:
+                work()
+            except Exception:
+                log.exception("audit log flush failed; retried in a second")
+
+    threading.Thread(target=loop, name="opencx-audit", daemon=True).start()
+    return stop
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """The OpenCX server app; owns the database for its lifetime."""
     settings = settings or load_settings()
@@ -48,11 +81,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServerState.open(settings, store)
         app.state.opencx = state
+        app.state.audit = AuditBuffer(state.store.cursor)
+        flusher = _every_second(app.state.audit.flush)
         state.start()
         try:
             yield
         finally:
+            flusher.set()
             state.stop()
+            app.state.audit.flush()
             if store is None:
                 state.store.close()
 
@@ -83,6 +120,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             body["error"]["details"] = exc.details
         return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Answered in the same shape as every other error (the traceback goes to the log);
+        # web pages keep their security headers, which this outermost layer would miss.
+        error = OpenCXError("internal error: the server log has the details")
+        if request.url.path.startswith(("/v1/", "/api/")):
+            return await opencx_error(request, error)
+        response = web.error_page(request, error)
+        response.headers.update(SecurityHeaders.headers_for(request.scope))
+        return response
+
     @app.exception_handler(ValidationError)
     async def invalid_request(request: Request, exc: ValidationError) -> Response:
         # A request that passed the route's schema but not a library model's rules.
@@ -96,12 +144,19 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(ingest.router)
     app.include_router(profiles.router)
     app.include_router(admin.router)
+    app.include_router(backup.router)
     app.include_router(journeys.router)
     app.include_router(voc.router)
     app.include_router(metrics.router)
     app.include_router(orchestrate.router)
+    app.include_router(audit.router)
+    app.include_router(privacy.router)
     web.install(app)
     if settings.cors_origins:
         app.add_middleware(IngestionCORS, origins=settings.cors_origins)
-    app.add_middleware(ingest.IngestFastPath)  # outermost: before every other layer
+    app.add_middleware(BodySizeLimit, limit=settings.rate_limits.max_body_bytes)
+    app.add_middleware(ingest.IngestFastPath)
+    app.state.limits = RateLimiters(settings.rate_limits)
+    # Outermost: rate limits are checked before any other work, the fast path included.
+    app.add_middleware(IngestionAndSignInLimits, limiters=app.state.limits)
     return app

@@ -10,13 +10,22 @@ import logging
 import zlib
 from typing import Any
 
+import duckdb
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opencx.api._state import ServerState
-from opencx.errors import InvalidInput, OpenCXError, Overloaded, PayloadTooLarge, Unauthorized
+from opencx.errors import (
+    InvalidInput,
+    OpenCXError,
+    Overloaded,
+    PayloadTooLarge,
+    StoreUnavailable,
+    Unauthorized,
+)
 from opencx.ingest import (
     Failure,
     SourceContext,
@@ -48,11 +57,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # a body that never arrived whole is not kept
+        raise InvalidInput("the client disconnected before the whole body arrived") from None
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "").lower()
     if encoding in ("gzip", "deflate"):
@@ -71,6 +83,8 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
         raise InvalidInput(f"body is not valid {encoding} data: {exc}") from None
     if len(out) > limit or inflater.unconsumed_tail:
         raise PayloadTooLarge(f"decompressed body is over the limit of {limit} bytes")
+    if not inflater.eof:  # cut short: what was inflated was never checked against the CRC
+        raise InvalidInput(f"body is not valid {encoding} data: the stream ends early (truncated)")
     return out
 
 
@@ -106,7 +120,12 @@ def _authenticate(state: ServerState, key: str | None) -> SourceContext:
             "a write key is required: HTTP Basic auth with the write key as user name, "
             "or writeKey in the body"
         )
-    source = state.source(key)
+    try:
+        source = state.source(key)
+    except duckdb.Error as exc:  # e.g. invalidated by a failed checkpoint on a full disk
+        raise StoreUnavailable(
+            f"write keys cannot be checked: the database failed: {exc}"
+        ) from None
     if source is None:
         raise Unauthorized("the write key is not valid (unknown, rotated or revoked)")
     return SourceContext(source.name, source.channel, origin="api")
@@ -123,6 +142,8 @@ def _summary(result: WriteResult) -> dict[str, Any]:
         "duplicates": result.duplicates,
         "rejected": result.rejected,
     }
+    if result.dropped:  # erased people's events: accepted, never stored (privacy)
+        body["dropped"] = result.dropped
     if result.failures:
         body["errors"] = [f.summary() for f in result.failures[:_MAX_ERRORS_SHOWN]]
     return body
@@ -157,7 +178,10 @@ async def _ingest(request: Request, kind: str | None) -> Response:
     if state.ingestor.writer.backlog > settings.max_queued_events:
         raise Overloaded("ingestion is busy: retry shortly", retry_after=1)
     body = await _read_body(request, settings.max_batch_bytes)
-    fast = _fast_lane(state, request, body, kind)
+    try:
+        fast = _fast_lane(state, request, body, kind)
+    except RecursionError:  # nesting too deep for the C decoder: the tolerant path explains
+        fast = None
     if fast is not None:
         return _response(await _commit(state, fast))
     try:
@@ -270,6 +294,8 @@ class IngestFastPath:
         more = True
         while more and len(body) <= settings.max_batch_bytes:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left mid-body: no one to answer, nothing whole to keep
             body += message.get("body", b"")
             more = message.get("more_body", False)
         try:

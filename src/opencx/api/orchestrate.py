@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from opencx.api.deps import AdminDep, AgentDep, AnalystDep, ConDep
+from opencx.api.deps import AdminDep, AgentDep, AnalystDep, ConDep, audit
 from opencx.errors import InvalidInput, NotFound
 from opencx.orchestrate.actions import load_actions, save_actions
 from opencx.orchestrate.decisions import decision_counts, decisions_of, list_decisions
@@ -201,12 +201,14 @@ def finish_task(task_id: str, token: AgentDep, con: ConDep) -> dict[str, Any]:
 )
 def next_best_action(
     profile_id: str,
-    _: AgentDep,
+    token: AgentDep,
     con: ConDep,
+    request: Request,
     channel: str | None = None,
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> dict[str, Any]:
     person = get_profile(con, profile_id).id  # NotFound for an unknown profile
+    audit(request, token, "profile.next_best_action", "profile", person)
     found = recommend(con, person, channel=channel, limit=limit)
     return {
         "person_id": person,

@@ -30,6 +30,9 @@ from opencx.cli._common import (
     resolve_person,
     settings_for,
 )
+from opencx.cli.audit import audit_command
+from opencx.cli.backup import backup_command, restore_command
+from opencx.cli.export import export_app
 from opencx.cli.journeys import journeys_app, touchpoints_app
 from opencx.cli.metrics import alerts_command, consistency_command, drivers_command, metrics_app
 from opencx.cli.orchestrate import (
@@ -41,6 +44,7 @@ from opencx.cli.orchestrate import (
     triggers_app,
 )
 from opencx.cli.outbox import outbox_app
+from opencx.cli.privacy import privacy_app
 from opencx.cli.segments import segments_app
 from opencx.cli.voc import cases_app, surveys_app
 from opencx.errors import InvalidInput
@@ -74,6 +78,7 @@ app.add_typer(surveys_app, name="surveys")
 app.add_typer(cases_app, name="cases")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(privacy_app, name="privacy")
 app.command("alerts")(handles_errors(alerts_command))
 app.command("drivers")(handles_errors(drivers_command))
 app.command("consistency")(handles_errors(consistency_command))
@@ -84,6 +89,10 @@ app.add_typer(actions_app, name="actions")
 app.command("nba")(handles_errors(nba_command))
 app.command("decisions")(handles_errors(decisions_command))
 app.command("tasks")(handles_errors(tasks_command))
+app.command("audit")(handles_errors(audit_command))
+app.command("backup")(handles_errors(backup_command))
+app.command("restore")(handles_errors(restore_command))
+app.add_typer(export_app, name="export")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from opencx.ingest import Ingestor
 from opencx.journeys import TouchpointModel, touchpoint_model
 from opencx.profiles import find_profiles
 from opencx.store import Store
-from opencx.warehouse import Warehouse, embedded
+from opencx.warehouse import Warehouse, open_warehouse
 
 console = Console()
 err_console = Console(stderr=True)
@@ -92,9 +92,10 @@ def read_text_file(file: Path) -> str:
 
 @contextmanager
 def open_analytics(db: Path | None) -> Iterator[tuple[Store, Warehouse, TouchpointModel]]:
-    """The store, its analytics engine, and the touchpoint model (saved or inferred)."""
-    with open_store(settings_for(db)) as store:
-        warehouse = embedded(store.con)
+    """The store, its analytics engine (`OPENCX_WAREHOUSE`), and the touchpoint model."""
+    settings = settings_for(db)
+    with open_store(settings) as store:
+        warehouse = open_warehouse(settings, store.con)
         yield store, warehouse, touchpoint_model(store.con, warehouse)
 
 

@@ -41,7 +41,7 @@ from opencx.journeys import (
     top_paths,
     transitions,
 )
-from opencx.warehouse import embedded
+from opencx.warehouse import open_warehouse
 
 journeys_app = typer.Typer(
     help="Funnels, paths, cohorts and what is broken, from the log.", no_args_is_help=True
@@ -248,8 +248,9 @@ def cohorts(
     """Retention by first-seen week or month."""
     if grain not in ("week", "month"):
         raise InvalidInput(f"--grain must be week or month, got {grain!r}")
-    with open_store(settings_for(db)) as store:
-        found = retention_cohorts(embedded(store.con), grain)  # type: ignore[arg-type]
+    settings = settings_for(db)
+    with open_store(settings) as store:
+        found = retention_cohorts(open_warehouse(settings, store.con), grain)  # type: ignore[arg-type]
     if as_json:
         _emit_json(found)
         return
@@ -327,8 +328,10 @@ def touchpoints_infer(
     db: DbOption = None,
 ) -> None:
     """Print the model OpenCX would infer from the log now (nothing is saved)."""
-    with open_store(settings_for(db)) as store:
-        print(infer_touchpoints(embedded(store.con), min_events=min_events).to_yaml(), end="")
+    settings = settings_for(db)
+    with open_store(settings) as store:
+        model = infer_touchpoints(open_warehouse(settings, store.con), min_events=min_events)
+    print(model.to_yaml(), end="")
 
 
 @touchpoints_app.command("set")

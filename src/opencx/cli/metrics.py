@@ -20,14 +20,15 @@ from opencx.cli._common import (
 from opencx.errors import InvalidInput
 from opencx.metrics import alerts as find_alerts
 from opencx.metrics import channel_consistency, key_drivers, kpi
-from opencx.warehouse import embedded
+from opencx.warehouse import open_warehouse
 
 metrics_app = typer.Typer(help="NPS, CSAT and CES with 95% intervals.", no_args_is_help=True)
 
 
 def _show(name: str, by: str | None, db: object) -> None:
-    with open_store(settings_for(db)) as store:  # type: ignore[arg-type]
-        result = kpi(embedded(store.con), name, start_at=None, end_at=None, by=by)
+    settings = settings_for(db)  # type: ignore[arg-type]
+    with open_store(settings) as store:
+        result = kpi(open_warehouse(settings, store.con), name, start_at=None, end_at=None, by=by)
     table = Table(by or "", name.upper(), "95% interval", "answers", "")
     rows = [result.overall, *result.groups] if result.overall else list(result.groups)
     top = max((abs(r.value) for r in rows), default=1) or 1
@@ -67,10 +68,12 @@ def alerts_command(
     """KPIs that moved beyond their noise (latest period against the one before)."""
     if not current or not baseline:
         raise InvalidInput("--current and --baseline must be durations such as 7d and 8w")
-    with open_store(settings_for(db)) as store:
+    settings = settings_for(db)
+    with open_store(settings) as store:
         found = find_alerts(
-            embedded(store.con), now=datetime.now(UTC), current=current, baseline=baseline
-        )
+            open_warehouse(settings, store.con), now=datetime.now(UTC), current=current,
+            baseline=baseline,
+        )  # fmt: skip
     if not found:
         console.print("No KPI moved beyond its noise.")
     for alert in found:

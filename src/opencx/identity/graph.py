@@ -141,6 +141,44 @@ class IdentityGraph:
             self._split_origin.setdefault(a, set()).add(origin)
             self._kept_origin.setdefault(b, origin)
 
+    # -- forgetting --------------------------------------------------------------
+    def forget(self, profile_ids: Iterable[ProfileId], keys: Iterable[IdentifierKey]) -> None:
+        """Remove erased people: their profiles (merged ones too), identifiers and blocks.
+
+        The same state `load_graph` reads once their rows are deleted from the store
+        (call between flushes; it is not journaled).
+        """
+        gone = set(profile_ids)
+        erased = set(keys)
+        for pid in list(gone):
+            erased.update(self._members.get(pid, ()))
+        for key in erased:
+            owner = self._owner.pop(key, None)
+            if owner is not None:
+                gone.add(owner)
+        for pid in gone:
+            self._members.pop(pid, None)
+            self._kinds.pop(pid, None)
+            self._created.pop(pid, None)
+        for absorbed in [p for p in self._parent if p in gone or self._parent[p] in gone]:
+            del self._parent[absorbed]
+        for key in erased:
+            for other in self._blocks.pop(key, set()):
+                peers = self._blocks.get(other)
+                if peers is not None:
+                    peers.discard(key)
+                    if not peers:
+                        del self._blocks[other]
+            self._split_origin.pop(key, None)
+            self._kept_origin.pop(key, None)
+        for table in (self._split_origin,):
+            for key, origins in list(table.items()):
+                origins -= gone
+                if not origins:
+                    del table[key]
+        for key in [k for k, origin in self._kept_origin.items() if origin in gone]:
+            del self._kept_origin[key]
+
     # -- loading -----------------------------------------------------------------
     def load(
         self,

@@ -11,6 +11,13 @@ from opencx.ingest._import import (
     row_to_message,
 )
 from opencx.ingest._pipeline import Ingestor, now_us
+from opencx.ingest._privacy import (
+    HASH_PREFIX,
+    FieldRedactor,
+    SuppressionList,
+    privacy_salt,
+    salted_hash,
+)
 from opencx.ingest._replay import ReplayReport, replay_failed
 from opencx.ingest._validate import (
     SCORE_RANGES,
@@ -24,17 +31,20 @@ from opencx.ingest._validate import (
 from opencx.ingest._writer import EventWriter, WriteResult
 
 __all__ = [
+    "HASH_PREFIX",
     "MAP_TARGETS",
     "SCORE_RANGES",
     "Envelope",
     "EventWriter",
     "Failure",
     "FastValidator",
+    "FieldRedactor",
     "ImportReport",
     "Ingestor",
     "MessageValidator",
     "ReplayReport",
     "SourceContext",
+    "SuppressionList",
     "ValidatedBatch",
     "WriteResult",
     "decode_envelope",
@@ -43,6 +53,8 @@ __all__ = [
     "now_us",
     "parse_mapping",
     "parse_timestamp",
+    "privacy_salt",
     "replay_failed",
     "row_to_message",
+    "salted_hash",
 ]

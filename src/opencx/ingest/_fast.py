@@ -75,7 +75,7 @@ def decode_envelope(body: bytes) -> Envelope | None:
     """The batch envelope, or None when the body needs the tolerant path to explain it."""
     try:
         return _envelope.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
 
 
@@ -159,7 +159,7 @@ class FastValidator:
             return False
         try:
             m = _message.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return False
         kind = m.type if m.type is not None else default_type
         message_id = m.messageId

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +32,8 @@ _CHANNELS = frozenset(CHANNELS)
 # Fields the size estimate measures as stored; any other field counts at its sent size.
 _MEASURED_FIELDS = frozenset({"properties", "traits", "context"})
 _TYPES = frozenset(EVENT_TYPES)
+# A lone surrogate (`"\ud800"`) is JSON Python's parser accepts but no UTF-8 column can hold.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _KNOWN_FIELDS = frozenset(
     {
         "type", "messageId", "userId", "anonymousId", "event", "name", "category", "groupId",
@@ -223,7 +227,7 @@ class MessageValidator:
         kind = get("type", default_type)
         if isinstance(kind, str):
             kind = kind.lower()
-        if kind not in _TYPES:
+        if not isinstance(kind, str) or kind not in _TYPES:  # an object or array is unhashable
             err("type", f"must be one of {', '.join(EVENT_TYPES)}, got {_short(kind)}")
 
         message_id = get("messageId")
@@ -236,6 +240,9 @@ class MessageValidator:
             message_id = None
         elif len(message_id) > MAX_ID_CHARS:
             err("messageId", f"must be at most {MAX_ID_CHARS} characters, got {len(message_id)}")
+        elif _unencodable(message_id):
+            err("messageId", "must be valid Unicode text (it holds a lone UTF-16 surrogate)")
+            message_id = None
 
         user_id = _id_field(get("userId"), "userId", err)
         anonymous_id = _id_field(get("anonymousId"), "anonymousId", err)
@@ -269,6 +276,8 @@ class MessageValidator:
                 )
             elif len(event_name) > MAX_NAME_CHARS:
                 err("event", f"must be at most {MAX_NAME_CHARS} characters, got {len(event_name)}")
+            elif _unencodable(event_name):
+                err("event", "must be valid Unicode text (it holds a lone UTF-16 surrogate)")
             elif event_name in CHECKED_EVENTS:
                 check_survey_answer(properties, err)
         elif kind in ("page", "screen"):
@@ -279,6 +288,8 @@ class MessageValidator:
                 err("name", f"must be a string, got {_kind(event_name)}")
             elif event_name is not None and len(event_name) > MAX_NAME_CHARS:
                 err("name", f"must be at most {MAX_NAME_CHARS} characters, got {len(event_name)}")
+            elif event_name is not None and _unencodable(event_name):
+                err("name", "must be valid Unicode text (it holds a lone UTF-16 surrogate)")
         elif kind == "group":
             group_id = _id_field(get("groupId"), "groupId", err)
             if group_id is None:
@@ -426,6 +437,7 @@ def _id_field(value: Any, name: str, err: Any) -> str | None:
         and not value[0].isspace()
         and not value[-1].isspace()
         and "\x00" not in value
+        and not _unencodable(value)
     ):
         return value  # the common case, checked cheaply
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -445,7 +457,15 @@ def _id_field(value: Any, name: str, err: Any) -> str | None:
     if "\x00" in value:
         err(name, "must not contain NUL characters")
         return None
+    if _unencodable(value):
+        err(name, "must be valid Unicode text (it holds a lone UTF-16 surrogate)")
+        return None
     return value
+
+
+def _unencodable(text: str) -> bool:
+    """True if `text` cannot be stored as UTF-8 (cheap for ASCII, the usual case)."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 def _object_field(value: Any, name: str, err: Any) -> dict[str, Any] | None:
@@ -493,4 +513,5 @@ def _dump_raw(message: Any) -> str:
     try:
         return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, orjson.JSONEncodeError):
-        return repr(message)
+        # Still JSON, as replay reads it: lone surrogates escaped, big integers whole.
+        return json.dumps(message, default=repr)

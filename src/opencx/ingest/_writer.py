@@ -9,6 +9,7 @@ in-memory identity state is rolled back with it and the requests get an error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -25,6 +26,7 @@ import orjson
 from opencx.config import Settings
 from opencx.errors import StoreUnavailable
 from opencx.identity import IdentityGraph, load_graph, write_changes
+from opencx.ingest._privacy import FieldRedactor, SuppressionList, privacy_salt
 from opencx.ingest._validate import Failure, ValidatedBatch
 from opencx.store import (
     MessageHasher,
@@ -48,6 +50,7 @@ class WriteResult:
 
     accepted: int = 0
     duplicates: int = 0
+    dropped: int = 0  # accepted, but of an erased person: never stored (counted in accepted)
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -72,6 +75,10 @@ class EventWriter:
         self.index = MessageIndex.load(self._con)
         self._hasher = MessageHasher()
         self._seq = next_seq(self._con)
+        privacy = settings.privacy
+        salt = privacy_salt(self._con, privacy)
+        self.suppressions = SuppressionList.load(self._con, salt)
+        self.redactor = FieldRedactor(salt, privacy.hash_fields, privacy.drop_fields)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._queued_events = 0
         self._count_lock = threading.Lock()
@@ -197,6 +204,11 @@ class EventWriter:
             log.exception("write of %d batches failed", len(items))
             self.graph.rollback()
             error = StoreUnavailable(f"events were not stored: {exc}")
+            if isinstance(exc, duckdb.FatalException):  # e.g. a checkpoint on a full disk
+                error = StoreUnavailable(
+                    f"the database failed and must be reopened: restart the server, then send "
+                    f"these events again (duplicates are dropped): {exc}"
+                )
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(error)
@@ -236,7 +248,13 @@ class EventWriter:
                 picks = [pk for p, pk in enumerate(picks) if p not in drop]
                 hashes = np.delete(hashes, sorted(drop))
 
+        dropped: dict[str, int] = {}
+        if self.suppressions:
+            picks, hashes = self._suppress(items, picks, hashes, results, dropped)
         columns = _gather(items, picks)
+        if self.redactor:
+            for name in ("properties", "traits", "context"):
+                columns[name] = self.redactor.column(name, columns[name])
         seq0 = self._seq
         seqs = list(range(seq0, seq0 + len(picks)))
         resolve = self.graph.resolve
@@ -250,6 +268,9 @@ class EventWriter:
         for n, _ in picks:
             results[n].accepted += 1
         failures = [_failure_row(f) for item in items for f in item.batch.failures]
+        if self.redactor:
+            for row in failures:
+                row["payload"] = self.redactor.payload(row["payload"])
 
         con.execute("BEGIN")
         try:
@@ -257,14 +278,47 @@ class EventWriter:
                 append_events(con, events_table(columns))
             append_failed(con, failures)
             write_changes(con, self.graph.changes, self.graph)
+            if dropped:
+                con.executemany(
+                    "UPDATE suppressions SET dropped = dropped + ?, last_dropped_at = now() "
+                    "WHERE identifier_hash = ?",
+                    [(n, h) for h, n in dropped.items()],
+                )
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            # A COMMIT that failed (disk full) has ended the transaction itself; its
+            # error, not ROLLBACK's "no transaction is active", is what callers see.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             raise
         self.graph.commit()
         self.index.add(hashes)
         self._seq = seq0 + len(picks)
         return results
+
+    def _suppress(
+        self,
+        items: list[_Item],
+        picks: list[tuple[int, int]],
+        hashes: np.ndarray,
+        results: list[WriteResult],
+        dropped: dict[str, int],
+    ) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """Leave out the events of erased people; count them per suppressed identifier."""
+        matches = self.suppressions.matches
+        gone: list[int] = []
+        for p, (n, i) in enumerate(picks):
+            found = matches(items[n].batch.identifiers[i])
+            if found:
+                gone.append(p)
+                results[n].accepted += 1
+                results[n].dropped += 1
+                for h in found:
+                    dropped[h] = dropped.get(h, 0) + 1
+        if not gone:
+            return picks, hashes
+        skip = set(gone)
+        return [pk for p, pk in enumerate(picks) if p not in skip], np.delete(hashes, gone)
 
 
 _BATCH_COLUMNS = (

@@ -380,7 +380,7 @@ def funnel_expression(
         # Step 1 of start="any" without groups still has every attempt (_best_attempt).
         several = query.start == "any" and k == 0 and not grouped
         if k:
-            gap = (reached.ts.epoch_seconds() - reached.t_prev.epoch_seconds()).cast("float64")
+            gap = warehouse.epoch_seconds(reached.ts) - warehouse.epoch_seconds(reached.t_prev)
             median, p90 = gap.quantile(0.5), gap.quantile(0.9)
         else:
             median = p90 = ibis.null("float64")

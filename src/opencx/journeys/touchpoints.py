@@ -9,6 +9,7 @@ action), with a lifecycle stage guessed from its name.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -60,9 +61,17 @@ def guess_stage(event: str) -> str:
     return "usage"
 
 
+_SLUG_MAX = 80  # room for "@channel" inside an id's 100 characters
+
+
 def touchpoint_id(event: str, channel: str | None) -> str:
-    """`password_reset_started@app`: readable, stable, safe in URLs and YAML."""
+    """`password_reset_started@app`: readable, stable, safe in URLs and YAML. A very long
+    event name is cut and keeps a short hash of the whole, so two long names that start
+    alike stay apart."""
     slug = re.sub(r"[^a-z0-9]+", "_", event.lower()).strip("_") or "event"
+    if len(slug) > _SLUG_MAX:
+        digest = hashlib.blake2b(event.encode(), digest_size=4).hexdigest()
+        slug = f"{slug[: _SLUG_MAX - 9].rstrip('_')}_{digest}"
     return f"{slug}@{channel}" if channel else slug
 
 

@@ -71,8 +71,9 @@ def calibration_expression(
     return per.select(
         "person_id",
         frequency=repeats,
-        recency=(per.last - per.first) / unit_days,
-        T=(_last_day(end_at) - per.first) / unit_days,
+        # float first: Spark divides an integer by a literal as DECIMAL, to 6 places.
+        recency=(per.last - per.first).cast("float64") / unit_days,
+        T=(_last_day(end_at) - per.first).cast("float64") / unit_days,
         monetary=(repeats > 0).ifelse(per.repeat_revenue / repeats.cast("float64"), 0.0),
     ).order_by("person_id")
 

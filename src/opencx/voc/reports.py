@@ -129,7 +129,7 @@ def response_rates(warehouse: Warehouse) -> list[ResponseRate]:
             invited=(rows.event == "Survey Invited").cast("int64").sum(),
             answered=(rows.event == "Survey Responded").cast("int64").sum(),
         )
-        .order_by(ibis.desc("invited"))
+        .order_by([ibis.desc("invited"), "survey_id"])  # ties in the same order everywhere
         .to_pyarrow()
         .to_pylist()
     )

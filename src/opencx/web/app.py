@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opencx import access
+from opencx.config import Settings
 from opencx.errors import InvalidInput, NotFound, OpenCXError
 from opencx.ingest import replay_failed
 from opencx.journeys import touchpoint_model
@@ -359,11 +360,13 @@ def customer(request: Request, profile_id: str) -> HTMLResponse:
     if person.id != profile_id:
         return RedirectResponse(f"/customers/{person.id}", 303)  # type: ignore[return-value]
     now = datetime.now(UTC)
+    _audit(request, viewer, "profile.view", "profile", person.id)
     return _page(
         request,
         viewer,
         "customer.html",
         person=person,
+        viewed_by=_viewed_by(request, viewer, person.id),
         recent=recent_activity(viewer.con, person.id, now=now),
         entries=timeline(viewer.con, person.id, limit=PAGE),
         cases=list_cases(viewer.con, person_id=person.id, limit=20),
@@ -384,6 +387,14 @@ def customer(request: Request, profile_id: str) -> HTMLResponse:
 
 
 PAGE = 40
+
+
+def _viewed_by(request: Request, viewer: Viewer, person_id: str) -> list[access.AuditEntry] | None:
+    """Who looked at this customer lately: for admins only."""
+    if not viewer.may("admin"):
+        return None
+    request.app.state.audit.flush()
+    return access.audit_entries(viewer.con, target=person_id, action="profile.", limit=20)
 
 
 @router.get("/customers/{profile_id}/timeline")
@@ -455,6 +466,21 @@ def _settings_action(request: Request, csrf: str) -> Viewer:
     return _acting(request, "admin", csrf)
 
 
+def _audit(
+    request: Request,
+    viewer: Viewer,
+    action: str,
+    kind: str,
+    target: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record in the audit log what the signed-in person did (e.g. `token.create`); views
+    are queued (written within a second), changes written at once."""
+    client = request.client.host if request.client else None
+    actor, at_once = f"user:{viewer.user.email}", not action.startswith("profile.")
+    request.app.state.audit.record(actor, action, kind, target, details, client, at_once=at_once)
+
+
 def _show_secret(request: Request, viewer: Viewer, secret: str, kind: str) -> HTMLResponse:
     # The new secret is rendered once, in this response, never put in a URL.
     return _settings(request, viewer, shown=secret, kind=kind)
@@ -469,6 +495,7 @@ def create_source(
 ) -> Response:
     viewer = _settings_action(request, csrf)
     _, key = access.add_source(viewer.con, name.strip(), channel)
+    _audit(request, viewer, "source.add", "source", name.strip())
     return _show_secret(request, viewer, key, f"write key of source {name.strip()}")
 
 
@@ -476,6 +503,7 @@ def create_source(
 def rotate_source(request: Request, name: str, csrf: Annotated[str, Form()] = "") -> Response:
     viewer = _settings_action(request, csrf)
     key = access.rotate_write_key(viewer.con, name)
+    _audit(request, viewer, "source.rotate", "source", name)
     return _show_secret(request, viewer, key, f"new write key of source {name}")
 
 
@@ -483,6 +511,7 @@ def rotate_source(request: Request, name: str, csrf: Annotated[str, Form()] = ""
 def revoke_source(request: Request, name: str, csrf: Annotated[str, Form()] = "") -> Response:
     viewer = _settings_action(request, csrf)
     access.revoke_source(viewer.con, name)
+    _audit(request, viewer, "source.revoke", "source", name)
     return RedirectResponse("/settings#sources", 303)
 
 
@@ -494,7 +523,8 @@ def create_token(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     viewer = _settings_action(request, csrf)
-    _, secret = access.create_token(viewer.con, name, role)
+    token, secret = access.create_token(viewer.con, name, role)
+    _audit(request, viewer, "token.create", "token", token.id, {"name": token.name, "role": role})
     return _show_secret(request, viewer, secret, f"API token {name.strip()} ({role})")
 
 
@@ -502,6 +532,7 @@ def create_token(
 def revoke_token(request: Request, token_id: str, csrf: Annotated[str, Form()] = "") -> Response:
     viewer = _settings_action(request, csrf)
     access.revoke_token(viewer.con, token_id)
+    _audit(request, viewer, "token.revoke", "token", token_id)
     return RedirectResponse("/settings#tokens", 303)
 
 
@@ -514,7 +545,8 @@ def create_user(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     viewer = _settings_action(request, csrf)
-    access.add_user(viewer.con, email, role, password)
+    user = access.add_user(viewer.con, email, role, password)
+    _audit(request, viewer, "user.add", "user", user.email, {"role": user.role})
     return RedirectResponse("/settings#users", 303)
 
 
@@ -524,6 +556,7 @@ def disable_user(request: Request, email: str, csrf: Annotated[str, Form()] = ""
     if email == viewer.user.email:
         raise InvalidInput("you cannot disable your own account")
     access.disable_user(viewer.con, email)
+    _audit(request, viewer, "user.disable", "user", email)
     return RedirectResponse("/settings#users", 303)
 
 
@@ -536,30 +569,62 @@ def replay(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 
 # -- wiring ----------------------------------------------------------------------
 class SecurityHeaders:
-    """A strict CSP and the usual hardening headers on every web page."""
+    """A strict CSP and the usual hardening headers on every web page, error pages and
+    static files included; HSTS when served over https. API answers (`/api/`) get
+    `nosniff` and `no-store` (they carry personal data); ingestion (`/v1/`) nothing."""
 
     CSP = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "object-src 'none'"
     )
+    PERMISSIONS = (
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+        "microphone=(), payment=(), usb=()"
+    )
+    _PAGE = (
+        (b"content-security-policy", CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"permissions-policy", PERMISSIONS.encode()),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    )
+    _API = ((b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"))
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    @classmethod
+    def headers_for(cls, scope: Scope) -> dict[str, str]:
+        """The headers a web page answered on `scope` carries."""
+        return {k.decode(): v.decode() for k, v in cls._page_headers(scope)}
+
+    @classmethod
+    def _page_headers(cls, scope: Scope) -> list[tuple[bytes, bytes]]:
+        headers = list(cls._PAGE)
+        if scope.get("scheme") == "https":
+            state = getattr(getattr(scope.get("app"), "state", None), "opencx", None)
+            max_age = (
+                state.settings.hsts_max_age_s
+                if state is not None
+                else Settings.model_fields["hsts_max_age_s"].default
+            )
+            if max_age > 0:
+                headers.append((b"strict-transport-security", f"max-age={max_age}".encode()))
+        return headers
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(("/v1/", "/api/")):
+        if scope["type"] != "http" or scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
+        extra = self._API if scope["path"].startswith("/api/") else self._page_headers(scope)
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [
-                    (b"content-security-policy", self.CSP.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"same-origin"),
-                ]
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in extra if k not in present]
                 message["headers"] = headers
             await send(message)
 
