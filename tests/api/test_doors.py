@@ -104,6 +104,7 @@ DOORS: dict[tuple[str, str], str] = {
     ("GET", "/customers"): "session:agent",
     ("GET", "/customers/{profile_id}"): "session:agent",
     ("GET", "/customers/{profile_id}/timeline"): "session:agent",
+    ("GET", "/customers/{profile_id}/next-best-action"): "session:agent",
     ("GET", "/cases"): "session:agent",
     ("GET", "/cases/{case_id}"): "session:agent",
     ("POST", "/cases/{case_id}"): "session:agent",

@@ -62,6 +62,9 @@ def test_the_customer_page_shows_next_best_action(brand_server: BrandServer) -> 
         assert found.status_code == 200
         assert "Next best action" in found.text
         assert "Contacts: sent, held, dropped" in found.text
+        panel = client.get(f"{found.url.path}/next-best-action")
+        assert panel.status_code == 200 and 'class="nba-body"' in panel.text
+        assert "Nothing to suggest right now." in panel.text or "<ol>" in panel.text
 
 
 def test_an_admin_adds_and_deletes_a_trigger(brand_server: BrandServer) -> None:

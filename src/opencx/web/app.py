@@ -47,6 +47,7 @@ from opencx.metrics import (
 from opencx.orchestrate.decisions import decisions_of
 from opencx.orchestrate.engine import recommend
 from opencx.profiles import (
+    canonical_id,
     get_profile,
     log_overview,
     recent_activity,
@@ -371,13 +372,7 @@ def customer(request: Request, profile_id: str) -> HTMLResponse:
         entries=timeline(viewer.con, person.id, limit=PAGE),
         cases=list_cases(viewer.con, person_id=person.id, limit=20),
         answers=answers_of(viewer.state.warehouse(), person.id, limit=5),
-        actions=recommend(viewer.con, person.id, channel=None, now=now, limit=4),
         decisions=decisions_of(viewer.con, person.id, limit=8),
-        tasks=viewer.con.execute(
-            "SELECT id, title, body, created_at FROM agent_tasks WHERE person_id = ? "
-            "AND status = 'open' ORDER BY created_at DESC LIMIT 5",
-            [person.id],
-        ).fetchall(),
         page=PAGE,
         now=now,
         channels=CHANNELS,
@@ -387,6 +382,28 @@ def customer(request: Request, profile_id: str) -> HTMLResponse:
 
 
 PAGE = 40
+
+
+@router.get("/customers/{profile_id}/next-best-action")
+def customer_next_best_action(request: Request, profile_id: str) -> HTMLResponse:
+    """The customer-360 page's next-best-action panel, loaded after the page (it reads the
+    person's signals and asks the contact policy: tens of milliseconds)."""
+    viewer = _viewer(request, "agent")
+    person = canonical_id(viewer.con, profile_id)
+    now = datetime.now(UTC)
+    _audit(request, viewer, "profile.next_best_action", "profile", person)
+    return _page(
+        request,
+        viewer,
+        "_next_best_action.html",
+        actions=recommend(viewer.con, person, channel=None, now=now, limit=4),
+        tasks=viewer.con.execute(
+            "SELECT id, title, body, created_at FROM agent_tasks WHERE person_id = ? "
+            "AND status = 'open' ORDER BY created_at DESC LIMIT 5",
+            [person],
+        ).fetchall(),
+        now=now,
+    )
 
 
 def _viewed_by(request: Request, viewer: Viewer, person_id: str) -> list[access.AuditEntry] | None:
