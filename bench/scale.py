@@ -13,8 +13,8 @@ chains), written once per size into a DuckDB file in a temporary folder by one c
 process; each analytic then runs in a fresh child process over that file, so the peak
 RSS reported (ru_maxrss, which counts DuckDB's memory too) is that analytic's alone.
 
-Sizes above what fits a few minutes on a 2-core machine are behind flags:
-`python -m bench.scale --max-answers 50M --max-profile-events 50M`.
+Every analytic goes to 50 M rows by default (identity to 10 M identifiers); the flags
+shorten a run, e.g. `python -m bench.scale --max-answers 10M --max-profile-events 10M`.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ ANSWERS_PER_RESPONDENT = 10 / 3  # bench/metrics.py: 300 K respondents for 1 M a
 IDENTIFIERS_PER_PERSON = 4.25
 DEFAULT_MAX = {
     "events": 50_000_000,
-    "answers": 10_000_000,
-    "profile_events": 10_000_000,
+    "answers": 50_000_000,
+    "profile_events": 50_000_000,
     "identifiers": 10_000_000,
 }
 FUNNEL_TARGET = 1.1  # issue 10: funnel time at most linear in events, 1 M to 50 M
@@ -260,7 +260,15 @@ MEASURES: dict[str, Callable[[duckdb.DuckDBPyConnection, int], dict[str, Any]]] 
 
 
 def _peak_rss_mb() -> float:
-    # Linux reports kilobytes; DuckDB works inside the process, so this counts it too.
+    """This process's peak RSS (DuckDB works inside it, so it counts too). `VmHWM` is the
+    new process image's own high-water mark; `ru_maxrss` survives exec on Linux, so a
+    child spawned by a large parent (as in `make bench`) would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
