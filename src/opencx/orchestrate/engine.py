@@ -71,7 +71,10 @@ def survey_admission(
         [decision] = gate(store, [proposal], rules, now)
         if decision.outcome != "send":
             why = decision.reasons[0] if decision.reasons else decision.outcome
-            raise Conflict(f"not inviting {person} to {survey.id}: policy: {decision.rule}; {why}")
+            raise Conflict(
+                f"not inviting {person} to {survey.id}: {why}",
+                details={"kind": decision.rule or decision.outcome, "decision_id": decision.id},
+            )
         return decision.id
 
     return admit

@@ -634,24 +634,24 @@ def _released(
 ) -> list[_Planned]:
     """Contacts held earlier (quiet hours, a full budget) whose time has come: asked again."""
     by_id = {t.id: t for t in active}
+    # Held contacts of a trigger disabled or deleted since are let go.
+    held = [h for h in due_holds(con, now) if (h.proposal.trigger or "") in by_id]
+    causes = [h.proposal.cause for h in held if h.proposal.cause and
+              not h.proposal.cause.startswith("schedule:")]  # fmt: skip
+    events = {
+        message_id: (orjson.loads(properties) if properties else {}, channel)
+        for message_id, properties, channel in con.execute(
+            "SELECT message_id, any_value(properties), any_value(channel) FROM analytics_events "
+            "WHERE message_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY message_id",
+            [causes],
+        ).fetchall()
+    } if causes else {}  # fmt: skip
     plans = []
-    for held in due_holds(con, now):
-        trigger = by_id.get(held.proposal.trigger or "")
-        if trigger is None:  # its trigger was disabled or deleted: let it go
-            continue
-        cause_id = held.proposal.cause or ""
-        properties: dict[str, Any] = {}
-        channel = None
-        if not cause_id.startswith("schedule:"):
-            found = con.execute(
-                "SELECT properties, channel FROM analytics_events WHERE message_id = ? LIMIT 1",
-                [cause_id],
-            ).fetchall()
-            if found:
-                properties = orjson.loads(found[0][0]) if found[0][0] else {}
-                channel = found[0][1]
-        cause = Cause(held.proposal.person_id, held.proposal.key, cause_id, properties, channel)
-        plans.append(_Planned(trigger, cause))
+    for h in held:
+        cause_id = h.proposal.cause or ""
+        properties, channel = events.get(cause_id, ({}, None))
+        cause = Cause(h.proposal.person_id, h.proposal.key, cause_id, properties, channel)
+        plans.append(_Planned(by_id[h.proposal.trigger or ""], cause))
     return plans
 
 

@@ -28,8 +28,9 @@ class InvitationRun:
         self.considered += 1
         try:
             self.invited.append(invite(ingestor, survey, person, **options))
-        except Conflict as exc:
-            self.refused[_reason_kind(exc.message)] += 1
+        except Conflict as exc:  # a refusal that names its kind (the policy's rule) says so
+            kind = exc.details.get("kind") if isinstance(exc.details, dict) else None
+            self.refused[kind or _reason_kind(exc.message)] += 1
 
 
 def _reason_kind(message: str) -> str:
