@@ -2,36 +2,56 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import duckdb
 import numpy as np
 
 from opencx.config import Settings
 from opencx.ingest import Ingestor, SourceContext
-from opencx.store import MessageHasher, MessageIndex, Store, message_hashes, stored_message_ids
+from opencx.store import MessageIndex, Store, message_hashes, stored_message_ids
 
 WEB = SourceContext("web", "web")
-MERGE_AT = 50_000  # the index folds its recent set into the sorted base past this size
 
 
 def pages(ids: list[str]) -> list[dict[str, str]]:
     return [{"type": "page", "anonymousId": "visitor", "messageId": mid} for mid in ids]
 
 
-def test_every_added_hash_is_found_before_and_after_the_merge_into_the_base() -> None:
+def test_every_added_hash_is_found_across_many_flushes_of_any_size() -> None:
     rng = np.random.default_rng(7)
-    hashes = np.unique(rng.integers(0, 2**64 - 1, size=MERGE_AT + 15_000, dtype=np.uint64))
+    hashes = np.unique(rng.integers(0, 2**64 - 1, size=70_000, dtype=np.uint64))
     rng.shuffle(hashes)
-    index = MessageIndex()
-    index.add(hashes[:20_000])
-    assert index.maybe_stored(hashes[:20_000]) == list(range(20_000))  # all still recent
-    index.add(hashes[20_000:40_000])
-    index.add(hashes[40_000:60_000])  # past the merge size: folded into the base
-    index.add(hashes[60_000:])  # and some recent ones on top
+    index = MessageIndex(hashes[:10_000])  # as loaded from the log at start
+    cuts = [10_000, 10_001, 10_100, 13_000, 13_007, 40_000, 40_500, 69_000, len(hashes)]
+    for lo, hi in itertools.pairwise(cuts):
+        index.add(hashes[lo:hi])
+        assert index.maybe_stored(hashes[:hi]) == list(range(hi))
+    index.add(np.empty(0, np.uint64))
     assert len(index) == len(hashes)
-    assert index.maybe_stored(hashes) == list(range(len(hashes)))
     others = np.setdiff1d(rng.integers(0, 2**64 - 1, size=5_000, dtype=np.uint64), hashes)
     assert index.maybe_stored(others) == []
+
+
+def test_runs_stay_few_however_many_small_flushes() -> None:
+    index = MessageIndex()
+    for flush in range(2_000):  # a quiet server: one event per flush
+        index.add(np.array([flush * 7919 + 1], dtype=np.uint64))
+    assert len(index) == 2_000
+    assert len(index._runs) <= 11  # like a binary counter: at most log2(n) + 1 runs
+    assert all(np.all(run[:-1] <= run[1:]) for run in index._runs)  # each run sorted
+
+
+def test_python_and_duckdb_compute_the_same_hash() -> None:
+    ids = ["ajs-next-1", "", "ü-ñ-日本", "a" * 500, "with space", "emoji-\U0001f600"]
+    with duckdb.connect() as con:
+        theirs = con.execute(
+            "SELECT md5_number_lower(x) FROM unnest($ids::VARCHAR[]) WITH ORDINALITY t(x, n) "
+            "ORDER BY n",
+            {"ids": ids},
+        ).fetchall()
+    assert message_hashes(ids).tolist() == [r[0] for r in theirs]
 
 
 def test_hits_are_positions_in_the_query_in_order_with_repeats() -> None:
@@ -60,7 +80,7 @@ def test_empty_index_and_empty_query() -> None:
 
 def test_message_hashes_are_stable_and_distinct() -> None:
     ids = [f"ajs-next-{i}-{i * 7919:x}" for i in range(20_000)]
-    once, again = message_hashes(ids), MessageHasher()(ids)
+    once, again = message_hashes(ids), message_hashes(list(ids))
     assert once.dtype == np.uint64 and len(once) == len(ids)
     assert np.array_equal(once, again)
     assert len(np.unique(once)) == len(ids)

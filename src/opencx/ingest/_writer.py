@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import duckdb
 import numpy as np
 import orjson
+import pyarrow as pa
 
 from opencx.config import Settings
 from opencx.errors import StoreUnavailable
@@ -29,12 +30,14 @@ from opencx.identity import IdentityGraph, load_graph, write_changes
 from opencx.ingest._privacy import FieldRedactor, SuppressionList, privacy_salt
 from opencx.ingest._validate import Failure, ValidatedBatch
 from opencx.store import (
-    MessageHasher,
+    BATCH_SCHEMA,
+    EVENT_SCHEMA,
     MessageIndex,
     Store,
     append_events,
     append_failed,
-    events_table,
+    batch_record,
+    message_hashes,
     next_seq,
     stored_message_ids,
 )
@@ -60,8 +63,17 @@ class WriteResult:
 
 @dataclass
 class _Item:
+    """A submitted batch, made ready for the writer by the thread that submitted it.
+
+    Hashing the message ids, applying the PII rules and building the Arrow columns are
+    the per-event costs of a write that need no shared state: each request pays its own,
+    so the single writer only resolves identities and commits.
+    """
+
     batch: ValidatedBatch
     future: Future[WriteResult]
+    hashes: np.ndarray
+    record: pa.RecordBatch
 
 
 class EventWriter:
@@ -71,9 +83,11 @@ class EventWriter:
         self.store = store
         self.settings = settings
         self._con = store.con.cursor()
+        # A checkpoint rewrites the table's open row group: every 64 MB of log instead of
+        # DuckDB's 16 MB costs less in all (measured: 10.7 vs 12.7-15.3 µs per event).
+        self._con.execute("SET checkpoint_threshold = '64MB'")
         self.graph: IdentityGraph = load_graph(self._con, settings.identity)
         self.index = MessageIndex.load(self._con)
-        self._hasher = MessageHasher()
         self._seq = next_seq(self._con)
         privacy = settings.privacy
         salt = privacy_salt(self._con, privacy)
@@ -109,14 +123,22 @@ class EventWriter:
     def submit(self, batch: ValidatedBatch) -> Future[WriteResult]:
         """Queue a batch; the future completes once it is committed."""
         future: Future[WriteResult] = Future()
+        item = self._prepare(batch, future)
         if self._thread is None:
             with self._sync_lock:
-                self._flush([_Item(batch, future)])
+                self._flush([item])
             return future
         with self._count_lock:
             self._queued_events += len(batch) + len(batch.failures)
-        self._queue.put(_Item(batch, future))
+        self._queue.put(item)
         return future
+
+    def _prepare(self, batch: ValidatedBatch, future: Future[WriteResult]) -> _Item:
+        redactor = self.redactor
+        if redactor:
+            for name in ("properties", "traits", "context"):
+                setattr(batch, name, redactor.column(name, getattr(batch, name)))
+        return _Item(batch, future, message_hashes(batch.message_id), batch_record(batch))
 
     def write(self, batch: ValidatedBatch) -> WriteResult:
         """Submit a batch and wait for its commit."""
@@ -224,49 +246,41 @@ class EventWriter:
     def _commit(self, items: list[_Item]) -> list[WriteResult]:
         con = self._con
         results = [WriteResult(failures=list(item.batch.failures)) for item in items]
+        sizes = [len(item.batch) for item in items]
+        owner = np.repeat(np.arange(len(items)), sizes)  # the item of each event in the flush
+        hashes = _concat([item.hashes for item in items])
+        ids = _flat([item.batch.message_id for item in items])
         # Pick the new events: first of each message id in this flush, not stored before.
-        picks: list[tuple[int, int]] = []
-        seen: dict[str, int] = {}
-        for n, item in enumerate(items):
-            for i, mid in enumerate(item.batch.message_id):
-                if mid in seen:
-                    results[n].duplicates += 1
-                else:
-                    seen[mid] = len(picks)
-                    picks.append((n, i))
-        hashes = self._hasher(list(seen))
-        maybe = self.index.maybe_stored(hashes)
+        picks = np.arange(len(ids))
+        if len(np.unique(hashes)) != len(hashes):  # equal hashes: maybe equal ids
+            seen: set[str] = set()
+            first = []
+            for p, mid in enumerate(ids):
+                if mid not in seen:
+                    seen.add(mid)
+                    first.append(p)
+            picks = np.array(first, dtype=np.int64)
+        maybe = self.index.maybe_stored(hashes[picks])
         if maybe:
-            candidates = [items[picks[p][0]].batch.message_id[picks[p][1]] for p in maybe]
-            stored = stored_message_ids(con, candidates)
+            stored = stored_message_ids(con, [ids[picks[p]] for p in maybe])
             if stored:
-                drop = {
-                    p for p in maybe if items[picks[p][0]].batch.message_id[picks[p][1]] in stored
-                }
-                for p in sorted(drop):
-                    results[picks[p][0]].duplicates += 1
-                picks = [pk for p, pk in enumerate(picks) if p not in drop]
-                hashes = np.delete(hashes, sorted(drop))
-
+                picks = np.delete(picks, [p for p in maybe if ids[picks[p]] in stored])
+        identifiers = _flat([item.batch.identifiers for item in items])
         dropped: dict[str, int] = {}
         if self.suppressions:
-            picks, hashes = self._suppress(items, picks, hashes, results, dropped)
-        columns = _gather(items, picks)
-        if self.redactor:
-            for name in ("properties", "traits", "context"):
-                columns[name] = self.redactor.column(name, columns[name])
+            picks = self._suppress(identifiers, picks, owner, results, dropped)
+        accepted = np.bincount(owner[picks], minlength=len(items))
+        for result, size, n in zip(results, sizes, accepted, strict=True):
+            result.accepted += int(n)
+            result.duplicates += size - int(n) - result.dropped
+        everything = len(picks) == len(ids)
         seq0 = self._seq
-        seqs = list(range(seq0, seq0 + len(picks)))
         resolve = self.graph.resolve
-        columns["seq"] = seqs
-        columns["profile_id"] = [
-            resolve(keys, mid, seq)
-            for keys, mid, seq in zip(
-                columns["identifiers"], columns["message_id"], seqs, strict=True
-            )
+        positions = range(len(ids)) if everything else picks.tolist()
+        profile_ids = [
+            resolve(identifiers[p], ids[p], seq)
+            for p, seq in zip(positions, range(seq0, seq0 + len(picks)), strict=True)
         ]
-        for n, _ in picks:
-            results[n].accepted += 1
         failures = [_failure_row(f) for item in items for f in item.batch.failures]
         if self.redactor:
             for row in failures:
@@ -274,8 +288,12 @@ class EventWriter:
 
         con.execute("BEGIN")
         try:
-            if picks:
-                append_events(con, events_table(columns))
+            if len(picks):
+                table = pa.Table.from_batches([item.record for item in items], BATCH_SCHEMA)
+                if not everything:
+                    table = table.take(picks)
+                table = table.combine_chunks()
+                append_events(con, _with_seq_and_profile(table, seq0, profile_ids))
             append_failed(con, failures)
             write_changes(con, self.graph.changes, self.graph)
             if dropped:
@@ -292,60 +310,56 @@ class EventWriter:
                 con.execute("ROLLBACK")
             raise
         self.graph.commit()
-        self.index.add(hashes)
+        self.index.add(hashes[picks])
         self._seq = seq0 + len(picks)
         return results
 
     def _suppress(
         self,
-        items: list[_Item],
-        picks: list[tuple[int, int]],
-        hashes: np.ndarray,
+        identifiers: list[list[str]],
+        picks: np.ndarray,
+        owner: np.ndarray,
         results: list[WriteResult],
         dropped: dict[str, int],
-    ) -> tuple[list[tuple[int, int]], np.ndarray]:
+    ) -> np.ndarray:
         """Leave out the events of erased people; count them per suppressed identifier."""
         matches = self.suppressions.matches
         gone: list[int] = []
-        for p, (n, i) in enumerate(picks):
-            found = matches(items[n].batch.identifiers[i])
+        for q, p in enumerate(picks.tolist()):
+            found = matches(identifiers[p])
             if found:
-                gone.append(p)
-                results[n].accepted += 1
-                results[n].dropped += 1
+                gone.append(q)
+                results[owner[p]].dropped += 1
                 for h in found:
                     dropped[h] = dropped.get(h, 0) + 1
-        if not gone:
-            return picks, hashes
-        skip = set(gone)
-        return [pk for p, pk in enumerate(picks) if p not in skip], np.delete(hashes, gone)
+        for result in results:  # a dropped event counts as accepted (it was not refused)
+            result.accepted += result.dropped
+        return np.delete(picks, gone) if gone else picks
 
 
-_BATCH_COLUMNS = (
-    "message_id", "type", "event", "channel", "source", "anonymous_id",
-    "user_id", "group_id", "previous_id", "identifiers", "timestamp", "original_timestamp",
-    "sent_at", "received_at", "properties", "traits", "context",
-)  # fmt: skip
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
-def _gather(items: list[_Item], picks: list[tuple[int, int]]) -> dict[str, list[Any]]:
-    """Column lists of the picked events, in pick order (fast path: every event picked)."""
-    if len(picks) == sum(len(item.batch) for item in items):
-        if len(items) == 1:
-            batch = items[0].batch
-            return {name: getattr(batch, name) for name in _BATCH_COLUMNS}
-        whole: dict[str, list[Any]] = {}
-        for name in _BATCH_COLUMNS:
-            out = whole[name] = []
-            for item in items:
-                out.extend(getattr(item.batch, name))
-        return whole
-    columns: dict[str, list[Any]] = {name: [] for name in _BATCH_COLUMNS}
-    for name in _BATCH_COLUMNS:
-        out = columns[name]
-        lists = [getattr(item.batch, name) for item in items]
-        out.extend(lists[n][i] for n, i in picks)
-    return columns
+def _flat(lists: list[list[T]]) -> list[T]:
+    if len(lists) == 1:
+        return lists[0]
+    out: list[T] = []
+    for part in lists:
+        out.extend(part)
+    return out
+
+
+def _with_seq_and_profile(table: pa.Table, seq0: int, profile_ids: list[str]) -> pa.Table:
+    """The picked events in the event log's layout, with their sequence numbers and profiles."""
+    extra = {
+        "seq": pa.array(np.arange(seq0, seq0 + len(table), dtype=np.int64)),
+        "profile_id": pa.array(profile_ids, pa.string()),
+    }
+    return pa.Table.from_arrays(
+        [extra[f.name] if f.name in extra else table.column(f.name) for f in EVENT_SCHEMA],
+        schema=EVENT_SCHEMA,
+    )
 
 
 def _failure_row(failure: Failure) -> dict[str, Any]:

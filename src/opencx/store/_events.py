@@ -36,12 +36,22 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
+# What a request brings: everything but the log's sequence numbers and the resolved profile.
+BATCH_SCHEMA = pa.schema([f for f in EVENT_SCHEMA if f.name not in ("seq", "profile_id")])
 
 
 def events_table(columns: dict[str, Sequence[Any]]) -> pa.Table:
     """An Arrow table in the event log's layout from same-length column lists."""
     return pa.table(
         [pa.array(columns[f.name], type=f.type) for f in EVENT_SCHEMA], schema=EVENT_SCHEMA
+    )
+
+
+def batch_record(columns: Any) -> pa.RecordBatch:
+    """One request's events as Arrow, from an object with a list attribute per column."""
+    return pa.RecordBatch.from_arrays(
+        [pa.array(getattr(columns, f.name), type=f.type) for f in BATCH_SCHEMA],
+        schema=BATCH_SCHEMA,
     )
 
 
