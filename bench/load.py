@@ -3,12 +3,16 @@
 An open-loop generator schedules 100-event batches at the target rate (30,000 events/s
 by default, docs/architecture.md) over keep-alive connections; each request's latency
 is counted from the moment it was scheduled, so a server that falls behind shows it in
-p99 instead of slowing the generator down. The server's RSS is sampled from /proc.
+p99 instead of slowing the generator down. The server's RSS is sampled from /proc, and
+split at the start and the end of the load by the server's own `/api/v1/admin/stats`:
+DuckDB's buffer manager (bounded by `memory_limit`), the dedup index (8 bytes per stored
+event, by design) and the rest, whose growth is what must stay flat.
 The bare JSON endpoint (bench/_bare.py) gets the same schedule for a short run, as the
 same-run baseline of what the HTTP stack and the generator alone cost.
 
 `python -m bench.load --seconds 60` for a shorter run; `make bench` uses
-BENCH_LOAD_SECONDS (default 180).
+BENCH_LOAD_SECONDS (default 180). The server inherits the environment, so
+`OPENCX_MEMORY_LIMIT=256MiB python -m bench.load` runs it under another memory limit.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 import orjson
 
 from bench.ingest import _serve, _stop
-from opencx.access import add_source
+from opencx.access import add_source, create_token
 from opencx.store import Store
 
 BATCH = 100
@@ -70,6 +74,48 @@ def _rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _workers_rss_mb(pid: int) -> float:
+    """RSS of the server's child processes (its validation workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return float("nan")
+    total = 0.0
+    for child in children:
+        try:
+            total += _rss_mb(int(child))
+        except OSError:  # ended meanwhile
+            continue
+    return total
+
+
+def _memory_split(port: int, token: str) -> dict[str, Any]:
+    """The server's RSS as DuckDB's share, the dedup index's, and the rest (MB)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/admin/stats", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"/api/v1/admin/stats answered {response.status}: {body[:200]!r}")
+    stats = orjson.loads(body)
+    mb = 2**20
+    rss = stats["process"]["rss_bytes"] / mb
+    duckdb = stats["duckdb"]["memory_bytes"] / mb
+    index = stats["ingestion"]["dedup_index_bytes"] / mb
+    return {
+        "rss_mb": rss,
+        "duckdb_mb": duckdb,
+        "duckdb_limit": stats["duckdb"]["memory_limit"],
+        "index_mb": index,
+        "index_entries": stats["ingestion"]["dedup_index_entries"],
+        "rest_mb": rss - duckdb - index,
+        "database_mb": stats["database"]["file_bytes"] / mb,
+    }
 
 
 def drive(port: int, headers: dict[str, str], rate: float, seconds: float, tag: str,
@@ -157,6 +203,7 @@ def run(seconds: float = DEFAULT_SECONDS, rate: float = TARGET_EVENTS_S) -> dict
         db = Path(tmp) / "load.duckdb"
         with Store(db) as store:
             _, key = add_source(store.con, "load", "web")
+            _, token = create_token(store.con, "bench", "admin")
         headers = {
             "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
             "Content-Type": "application/json",
@@ -180,7 +227,9 @@ def run(seconds: float = DEFAULT_SECONDS, rate: float = TARGET_EVENTS_S) -> dict
         try:
             # Warm-up: every customer seen once, so the start RSS includes their identities.
             warm = drive(port, headers, rate, PEOPLE / rate, "warm")
+            split_start = _memory_split(port, token) | {"workers_mb": _workers_rss_mb(server.pid)}
             result = drive(port, headers, rate, seconds, "load", pid=server.pid)
+            split_end = _memory_split(port, token) | {"workers_mb": _workers_rss_mb(server.pid)}
         finally:
             _stop(server)
         with Store(db, read_only=True) as store:
@@ -195,7 +244,13 @@ def run(seconds: float = DEFAULT_SECONDS, rate: float = TARGET_EVENTS_S) -> dict
         "warm_errors": warm["errors"],
         "rss_growth_mb": result["rss_end_mb"] - result["rss_start_mb"],
         # The dedup index keeps 8 bytes per stored event by design (docs/architecture.md).
-        "index_growth_mb": result["ok"] * BATCH * 8 / 2**20,
+        "index_growth_mb": split_end["index_mb"] - split_start["index_mb"],
+        "memory_start": split_start,
+        "memory_end": split_end,
+        **{
+            f"{part}_growth_mb": split_end[f"{part}_mb"] - split_start[f"{part}_mb"]
+            for part in ("duckdb", "rest")
+        },
         "baseline": baseline,
         "p99_ratio": result["p99_ms"] / baseline["p99_ms"] if baseline["p99_ms"] else 0.0,
     }
@@ -203,12 +258,16 @@ def run(seconds: float = DEFAULT_SECONDS, rate: float = TARGET_EVENTS_S) -> dict
 
 
 def describe(r: dict[str, Any]) -> str:
+    a, b = r["memory_start"], r["memory_end"]
     return (
         f"{r['events_s']:,.0f} events/s held of {r['target_events_s']:,.0f} for "
         f"{r['seconds']:.0f} s; p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; "
         f"RSS {r['rss_start_mb']:.0f} → {r['rss_half_mb']:.0f} (half-way) → "
-        f"{r['rss_end_mb']:.0f} MB "
-        f"({r['rss_growth_mb']:+.0f} MB, of which the dedup index {r['index_growth_mb']:.0f}); "
+        f"{r['rss_end_mb']:.0f} MB ({r['rss_growth_mb']:+.0f} MB): "
+        f"DuckDB {a['duckdb_mb']:.0f} → {b['duckdb_mb']:.0f} (limit {b['duckdb_limit']}), "
+        f"dedup index {a['index_mb']:.0f} → {b['index_mb']:.0f}, "
+        f"the rest {a['rest_mb']:.0f} → {b['rest_mb']:.0f} ({r['rest_growth_mb']:+.0f} MB); "
+        f"validation workers {a['workers_mb']:.0f} → {b['workers_mb']:.0f} MB; "
         f"{r['errors']} errors; {r['stored']:,}/{r['expected']:,} stored"
     )
 

@@ -34,7 +34,7 @@ def settings(tmp_path: Path) -> Settings:
     """Defaults, with the database in this test's own temp dir and no background refresh."""
     return load_settings(
         db=tmp_path / "opencx.duckdb", profiles_refresh_s=0, orchestrate_every_s=0,
-        segments_every_s=0,
+        segments_every_s=0, ingest_workers=0,  # tests/ingest/test_workers.py starts some
     )  # fmt: skip
 
 

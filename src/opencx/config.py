@@ -154,6 +154,27 @@ _WAREHOUSE_URL = re.compile(
     r"pyspark://(local(\[(\d+|\*)\])?|spark://[\w.-]+:\d+|yarn|k8s://\S+)"
     r"|sc://[\w.-]+(:\d{1,5})?(/;\S*)?"
 )
+# DuckDB's memory sizes: decimal (KB…TB) or binary (KiB…TiB) units, or a percentage of the
+# machine's memory as DuckDB detects it (cgroup limits included).
+_MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b)", re.IGNORECASE)
+_MEMORY_UNITS = {
+    f"{p}{i}b": (1024 if i else 1000) ** (n + 1) for n, p in enumerate("kmgt") for i in ("", "i")
+}
+_SMALLEST_MEMORY_LIMIT = 64 * 2**20  # below it DuckDB runs out of memory on ordinary queries
+
+
+def _check_memory_limit(value: str) -> str:
+    """`value` if DuckDB may be given it as `memory_limit`; else a ValueError saying why."""
+    accepted = "a size such as 2GB or 512MiB, or a percentage of the machine's memory such as 25%"
+    found = _MEMORY_SIZE.fullmatch(value.strip())
+    if found is None:
+        raise ValueError(f"memory_limit {value!r} must be {accepted}")
+    number, unit = float(found[1]), found[2].lower()
+    if unit == "%" and not 0 < number <= 100:
+        raise ValueError(f"memory_limit {value!r} must be a percentage above 0 and at most 100%")
+    if unit != "%" and number * _MEMORY_UNITS[unit] < _SMALLEST_MEMORY_LIMIT:
+        raise ValueError(f"memory_limit {value!r} must be at least 64MiB (DuckDB needs it)")
+    return f"{found[1]}{found[2]}"
 
 
 class Settings(BaseSettings):
@@ -186,6 +207,21 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(default=2500, description="Most events in one batch.")
     flush_events: int = Field(default=5000, description="Group commit: flush after N events.")
     flush_ms: int = Field(default=20, description="Group commit: or after M milliseconds.")
+    checkpoint_mb: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="DuckDB checkpoints its write-ahead log past this many MB (DuckDB's own "
+        "default, 16, rewrites the open row group four times as often under steady ingest).",
+    )
+    ingest_workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Processes that validate server-side batches beside the server "
+        "(its GIL is the write path's limit); empty: one per core beyond the first, at "
+        "most 4; 0: validate in the server's process.",
+    )
     max_queued_events: int = Field(
         default=200_000, description="Past this backlog the API answers 429 with Retry-After."
     )
@@ -238,6 +274,18 @@ class Settings(BaseSettings):
     delivery_backoff_s: float = Field(
         default=30.0, gt=0, description="First retry delay; doubles on each attempt."
     )
+    memory_limit: str = Field(
+        default="25%",
+        description="Most memory DuckDB may take for its cache of database blocks and the "
+        "working memory of queries: a size (`2GB`, `512MiB`) or a percentage of the machine's "
+        "memory (`25%`). Past it DuckDB evicts cached blocks and spills big queries to "
+        "`temp_directory`. The server's own memory (identity graph, dedup index) is not in it.",
+    )
+    temp_directory: Path | None = Field(
+        default=None,
+        description="Folder DuckDB spills queries larger than `memory_limit` to; empty: "
+        "`<db file>.tmp` beside the database.",
+    )
     warehouse: str = Field(
         default="",
         description="Engine the analytics run on: empty for the embedded DuckDB, "
@@ -253,6 +301,11 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_limit(cls, value: str) -> str:
+        return _check_memory_limit(value)
 
     @field_validator("warehouse")
     @classmethod

@@ -1,10 +1,12 @@
-"""The admin API: failed events, identity rebuild and split, for admins only."""
+"""The admin API: failed events, identity rebuild and split, server stats, for admins only."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from opencx.api._state import process_memory
 from tests.conftest import ApiClient
 
 T1, T2, T3 = "2026-11-01T10:00:00Z", "2026-11-01T10:01:00Z", "2026-11-02T09:00:00Z"
@@ -23,6 +25,7 @@ ADMIN_ONLY = [
     ("GET", "/api/v1/failed-events", None),
     ("POST", "/api/v1/identity/rebuild", None),
     ("POST", "/api/v1/identity/split", {"profile_id": "p_x", "identifier": "user_id:u-1"}),
+    ("GET", "/api/v1/admin/stats", None),
 ]
 
 
@@ -230,3 +233,38 @@ def test_split_needs_a_profile_and_an_identifier(api: ApiClient) -> None:
         "/api/v1/identity/split", json={"profile_id": "p_x"}, headers=api.bearer("admin")
     )
     assert response.status_code == 422
+
+
+# -- server stats --------------------------------------------------------------------
+def test_stats_show_the_processes_memory_duckdbs_share_and_the_writers_state(
+    api: ApiClient,
+) -> None:
+    post_batch(api, *JOURNEY, *BAD)
+    response = api.client.get("/api/v1/admin/stats", headers=api.bearer("admin"))
+    assert response.status_code == 200
+    stats = response.json()
+    process = stats["process"]
+    assert 0 < process["rss_bytes"] <= process["peak_rss_bytes"]
+    duckdb = stats["duckdb"]
+    limit = api.store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert duckdb["memory_limit"] == limit
+    assert duckdb["memory_bytes"] == sum(t["memory_bytes"] for t in duckdb["tags"]) > 0
+    assert {"BASE_TABLE", "HASH_TABLE"} <= {t["tag"] for t in duckdb["tags"]}
+    in_memory = {"file_bytes": 0, "used_bytes": 0, "wal_bytes": 0, "block_size": 0}
+    assert stats["database"] == in_memory
+    assert stats["ingestion"] == {
+        "backlog": 0,
+        "max_queued_events": 200_000,
+        "flushes": 1,
+        "dedup_index_entries": 3,  # the three stored events; failures are not indexed
+        "dedup_index_bytes": 24,
+        "identifiers": 3,  # a-1, u-1, jane's email
+    }
+
+
+def test_process_memory_without_proc_still_has_the_peak(tmp_path: Path) -> None:
+    with_proc = process_memory()
+    without = process_memory(tmp_path / "no-such-status")
+    assert without.rss_bytes is None
+    assert without.peak_rss_bytes is not None and without.peak_rss_bytes > 0
+    assert with_proc.rss_bytes is not None and with_proc.rss_bytes > 0

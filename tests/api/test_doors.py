@@ -32,7 +32,8 @@ INGESTION = ("batch", "b", "track", "t", "identify", "i", "page", "p", "screen",
 # (method, path) -> who may pass: PUBLIC, INVITATION, WRITE_KEY, "token:ROLE" (API token
 # of that role or a stronger one) or "session:ROLE" (signed in to the web app).
 DOORS: dict[tuple[str, str], str] = {
-    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,  # probes: liveness and readiness, no data in either
+    ("GET", "/readyz"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/static"): PUBLIC,
     # ingestion: a source's write key, which can only write to that source
@@ -86,6 +87,7 @@ DOORS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/identity/split"): "token:admin",
     ("POST", "/api/v1/admin/backup"): "token:admin",
     ("POST", "/api/v1/admin/export"): "token:admin",
+    ("GET", "/api/v1/admin/stats"): "token:admin",
     ("GET", "/api/v1/audit"): "token:admin",
     ("POST", "/api/v1/privacy/erase"): "token:admin",
     ("POST", "/api/v1/privacy/anonymise"): "token:admin",

@@ -84,7 +84,9 @@ class GoodTraffic:
 
 
 # -- a full disk ---------------------------------------------------------------------
-def _serve_with_file_limit(db: Path, limit: int) -> tuple[subprocess.Popen[bytes], str]:
+def _serve_with_file_limit(
+    db: Path, limit: int, **extra_env: str
+) -> tuple[subprocess.Popen[bytes], str]:
     """`opencx serve` that may write no file beyond `limit` bytes (the soft limit: the
     test raises it again later, as if space came back)."""
 
@@ -95,7 +97,7 @@ def _serve_with_file_limit(db: Path, limit: int) -> tuple[subprocess.Popen[bytes
     port = free_port()
     env = {
         **os.environ, "OPENCX_PROFILES_REFRESH_S": "0", "OPENCX_VOC_EVERY_S": "0",
-        "OPENCX_ORCHESTRATE_EVERY_S": "0", "OPENCX_SEGMENTS_EVERY_S": "0",
+        "OPENCX_ORCHESTRATE_EVERY_S": "0", "OPENCX_SEGMENTS_EVERY_S": "0", **extra_env,
     }  # fmt: skip
     with db.with_suffix(f".{port}.log").open("wb") as log:
         process = subprocess.Popen(
@@ -201,9 +203,9 @@ def test_a_failed_checkpoint_on_a_full_disk_stops_writes_with_503_until_a_restar
         ingestor = Ingestor(store, settings)
         for n in range(30):
             ingestor.ingest(_heavy(f"old{n}", 100), SourceContext("web", "web"))
-    # The write-ahead log fits (DuckDB checkpoints it at 16 MiB), the checkpoint does not:
-    # the database file cannot grow by what the log holds.
-    process, url = _serve_with_file_limit(db, 18_000_000)
+    # The write-ahead log fits (checkpoints at 16 MiB here, DuckDB's default; OpenCX's
+    # is 64), the checkpoint does not: the database file cannot grow by what the log holds.
+    process, url = _serve_with_file_limit(db, 18_000_000, OPENCX_CHECKPOINT_MB="16")
     auth = basic_auth(key)
     acked: list[str] = []
     refused: list[str] = []

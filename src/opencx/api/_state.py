@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import gc
 import logging
+import resource
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
+
+import duckdb
 
 from opencx.access import Source, Token, source_for_write_key, token_for_secret
 from opencx.config import Settings
@@ -19,13 +24,65 @@ from opencx.orchestrate.engine import delivery_round, survey_admission, trigger_
 from opencx.orchestrate.outbox import release_leases
 from opencx.profiles import refresh_profiles
 from opencx.segments import refresh_segments
-from opencx.store import Store
+from opencx.store import Store, fetch_one
 from opencx.voc import list_surveys, open_cases_from_answers, run_schedule, run_trigger
 from opencx.warehouse import Warehouse, embedded, open_warehouse
 
 log = logging.getLogger("opencx.api")
 _CACHE_SECONDS = 5.0
 T = TypeVar("T")
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether this server can take traffic: each check is "ok" or what is wrong."""
+
+    checks: dict[str, str]
+
+    @property
+    def ready(self) -> bool:
+        return all(outcome == OK for outcome in self.checks.values())
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{name}: {outcome}" for name, outcome in self.checks.items() if outcome != OK]
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """This process's resident memory now and at its peak (None where the OS does not say)."""
+
+    rss_bytes: int | None
+    peak_rss_bytes: int | None
+
+
+def process_memory(status: Path = Path("/proc/self/status")) -> ProcessMemory:
+    """RSS and peak RSS from /proc (Linux); elsewhere the peak from getrusage, no RSS."""
+    found: dict[str, int] = {}
+    try:
+        for line in status.read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                found[name] = int(value.split()[0]) * 1024  # "123456 kB"
+    except OSError:
+        pass
+    if "VmHWM" not in found:  # ru_maxrss: kilobytes on Linux, bytes on macOS
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        found["VmHWM"] = peak if sys.platform == "darwin" else peak * 1024
+    return ProcessMemory(found.get("VmRSS"), found["VmHWM"])
+
+
+@dataclass(frozen=True)
+class IngestionStats:
+    """The writer's state: its queue, its commits, and the in-memory state it keeps."""
+
+    backlog: int
+    max_queued_events: int
+    flushes: int
+    dedup_index_entries: int
+    dedup_index_bytes: int  # 8 per stored event, by design (docs/architecture.md)
+    identifiers: int  # in the identity graph
 
 
 @dataclass
@@ -44,7 +101,10 @@ class ServerState:
 
     @classmethod
     def open(cls, settings: Settings, store: Store | None = None) -> ServerState:
-        store = store or Store(settings.db)
+        if store is None:
+            store = Store.for_settings(settings)
+        else:  # opened by the caller (`opencx serve`, tests): the server's limits still hold
+            store.limit_resources(settings.memory_limit, settings.temp_directory)
         return cls(settings=settings, store=store, ingestor=Ingestor(store, settings))
 
     def start(self) -> None:
@@ -127,6 +187,56 @@ class ServerState:
         if flushes != self._profile_flushes:
             refresh_profiles(self.store.cursor())
             self._profile_flushes = flushes
+
+    def readiness(self) -> Readiness:
+        """Can this server take traffic: the database answers, the writer runs and keeps up.
+
+        The outcomes name no data and no path: they are served to anyone who asks.
+        """
+        return Readiness(
+            {
+                "database": self._database_answers(),
+                "writer": self._writer_runs(),
+                "backlog": self._backlog_fits(),
+            }
+        )
+
+    def _database_answers(self) -> str:
+        try:
+            fetch_one(self.store.cursor().execute("SELECT 1"))
+        except duckdb.FatalException as exc:
+            log.error("not ready: %s", exc)
+            return (
+                "DuckDB invalidated the database after a fatal error (e.g. a checkpoint on a "
+                "full disk): free space if needed, then restart the server"
+            )
+        except duckdb.Error as exc:
+            log.error("not ready: %s", exc)
+            return "the database does not answer queries (the server log has the error)"
+        return OK
+
+    def _writer_runs(self) -> str:
+        if not self.ingestor.writer.alive:
+            return "the ingestion writer is not running: restart the server"
+        return OK
+
+    def _backlog_fits(self) -> str:
+        backlog, limit = self.ingestor.writer.backlog, self.settings.max_queued_events
+        if backlog > limit:
+            return (
+                f"{backlog} events queued, over max_queued_events ({limit}): ingestion "
+                "answers 429 until the writer catches up"
+            )
+        return OK
+
+    def ingestion_stats(self) -> IngestionStats:
+        writer = self.ingestor.writer
+        entries = len(writer.index)
+        return IngestionStats(
+            backlog=writer.backlog, max_queued_events=self.settings.max_queued_events,
+            flushes=writer.flushes, dedup_index_entries=entries,
+            dedup_index_bytes=8 * entries, identifiers=len(writer.graph),
+        )  # fmt: skip
 
     def warehouse(self) -> Warehouse:
         """The analytics engine: the store's DuckDB per thread, or the configured Spark.

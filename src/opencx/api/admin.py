@@ -1,4 +1,4 @@
-"""Admin API: failed events, identity rebuild and split."""
+"""Admin API: failed events, identity rebuild and split, the server's memory and backlog."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import duckdb
 import orjson
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from opencx.api._state import process_memory
 from opencx.api.deps import AdminDep, ConDep, StateDep
 from opencx.identity import parse_identifier, rebuild, split
 from opencx.ingest import EventWriter
@@ -91,3 +92,61 @@ def identity_split(body: SplitRequest, state: StateDep, con: ConDep, _: AdminDep
         return IdentityReport(profile_id=new_pid, **report.__dict__)
 
     return state.ingestor.writer.call(run)
+
+
+class _FromAttributes(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ProcessMemoryPublic(_FromAttributes):
+    rss_bytes: int | None
+    peak_rss_bytes: int | None
+
+
+class MemoryTagPublic(_FromAttributes):
+    tag: str
+    memory_bytes: int
+    temporary_storage_bytes: int
+
+
+class DuckDBMemoryPublic(_FromAttributes):
+    memory_limit: str
+    memory_bytes: int
+    temporary_storage_bytes: int
+    tags: list[MemoryTagPublic]
+
+
+class DatabaseSizePublic(_FromAttributes):
+    file_bytes: int
+    used_bytes: int
+    wal_bytes: int
+    block_size: int
+
+
+class IngestionStatsPublic(_FromAttributes):
+    backlog: int
+    max_queued_events: int
+    flushes: int
+    dedup_index_entries: int
+    dedup_index_bytes: int
+    identifiers: int
+
+
+class ServerStatsPublic(BaseModel):
+    process: ProcessMemoryPublic
+    duckdb: DuckDBMemoryPublic
+    database: DatabaseSizePublic
+    ingestion: IngestionStatsPublic
+
+
+@router.get(
+    "/admin/stats", response_model=ServerStatsPublic, summary="Memory, database size, backlog"
+)
+def server_stats(state: StateDep, _: AdminDep) -> ServerStatsPublic:
+    usage = state.store.usage()
+    return ServerStatsPublic(
+        process=ProcessMemoryPublic.model_validate(process_memory()),
+        duckdb=DuckDBMemoryPublic.model_validate(usage),
+        database=DatabaseSizePublic.model_validate(usage),
+        ingestion=IngestionStatsPublic.model_validate(state.ingestion_stats()),
+    )

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,6 +29,7 @@ from opencx.api import (
 )
 from opencx.api._limits import BodySizeLimit, IngestionAndSignInLimits, RateLimiters
 from opencx.api._state import ServerState
+from opencx.api.deps import StateDep
 from opencx.config import Settings, load_settings
 from opencx.documents import describe_errors
 from opencx.errors import InvalidInput, OpenCXError, Overloaded
@@ -71,6 +72,11 @@ def _every_second(work: Callable[[], object]) -> threading.Event:
 
     threading.Thread(target=loop, name="opencx-audit", daemon=True).start()
     return stop
+
+
+class ReadinessPublic(BaseModel):
+    status: str
+    checks: dict[str, str]
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -139,7 +145,25 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     def healthz() -> dict[str, str]:
+        """The process answers HTTP; says nothing of the database (that is `/readyz`)."""
         return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Readiness",
+        response_model=ReadinessPublic,
+        responses={503: {"description": "Not ready: the error names each failed check"}},
+    )
+    def readyz(state: StateDep) -> Response:
+        """200 when the database answers a query and the writer runs and keeps up; 503
+        (in the API's error shape, each check in `details`) when it should get no traffic."""
+        readiness = state.readiness()
+        if readiness.ready:
+            return JSONResponse({"status": "ready", "checks": readiness.checks})
+        message = "not ready: " + "; ".join(readiness.problems)
+        body = {"error": {"type": "NotReady", "message": message, "details": readiness.checks}}
+        return JSONResponse(body, status_code=503)
 
     app.include_router(ingest.router)
     app.include_router(profiles.router)

@@ -28,6 +28,7 @@ from opencx.errors import (
 )
 from opencx.ingest import (
     Failure,
+    PreparedBatch,
     SourceContext,
     ValidatedBatch,
     WriteResult,
@@ -149,7 +150,7 @@ def _summary(result: WriteResult) -> dict[str, Any]:
     return body
 
 
-async def _commit(state: ServerState, batch: ValidatedBatch) -> WriteResult:
+async def _commit(state: ServerState, batch: ValidatedBatch | PreparedBatch) -> WriteResult:
     return await asyncio.wrap_future(state.ingestor.writer.submit(batch))
 
 
@@ -298,8 +299,11 @@ class IngestFastPath:
                 return  # the client left mid-body: no one to answer, nothing whole to keep
             body += message.get("body", b"")
             more = message.get("more_body", False)
+        batch: PreparedBatch | None = None
         try:
-            batch = self._validate(state, bytes(body), auth.decode("latin-1"), more)
+            source = self._source(state, auth.decode("latin-1"), more, len(body))
+            if source is not None:
+                batch = await state.ingestor.prepare_body(bytes(body), source, now_us())
         except Exception:  # never fail here: the regular route answers properly
             log.exception("ingestion fast path failed; using the regular route")
             batch = None
@@ -320,9 +324,10 @@ class IngestFastPath:
         await send({"type": "http.response.body", "body": data})
 
     @staticmethod
-    def _validate(state: ServerState, body: bytes, auth: str, more: bool) -> ValidatedBatch | None:
+    def _source(state: ServerState, auth: str, more: bool, size: int) -> SourceContext | None:
+        """The sending source, if this request may take the fast path at all."""
         settings = state.settings
-        if more or len(body) > settings.max_batch_bytes:
+        if more or size > settings.max_batch_bytes:
             return None
         if state.ingestor.writer.backlog > settings.max_queued_events:
             return None
@@ -334,11 +339,9 @@ class IngestFastPath:
         except (binascii.Error, UnicodeDecodeError):
             return None
         source = state.source(key) if key else None
-        envelope = decode_envelope(body) if source is not None else None
-        if envelope is None or len(envelope.batch) > settings.max_batch_events:
+        if source is None:
             return None
-        context = SourceContext(source.name, source.channel, origin="api")  # type: ignore[union-attr]
-        return state.ingestor.validate_raw(envelope.batch, context, batch_sent_at=envelope.sentAt)
+        return SourceContext(source.name, source.channel, origin="api")
 
 
 def _replaying(body: bytes, more: bool, receive: Receive) -> Receive:

@@ -57,7 +57,7 @@ def settings_for(db: Path | None, **overrides: Any) -> Settings:
 
 @contextmanager
 def open_store(settings: Settings) -> Iterator[Store]:
-    store = Store(settings.db)
+    store = Store.for_settings(settings)
     try:
         yield store
     finally:

@@ -28,7 +28,8 @@ from opencx.ingest._validate import (
     derived_message_id,
     parse_timestamp,
 )
-from opencx.ingest._writer import EventWriter, WriteResult
+from opencx.ingest._workers import ValidationPool, default_workers
+from opencx.ingest._writer import EventWriter, PreparedBatch, WriteResult, prepare
 
 __all__ = [
     "HASH_PREFIX",
@@ -42,17 +43,21 @@ __all__ = [
     "ImportReport",
     "Ingestor",
     "MessageValidator",
+    "PreparedBatch",
     "ReplayReport",
     "SourceContext",
     "SuppressionList",
     "ValidatedBatch",
+    "ValidationPool",
     "WriteResult",
     "decode_envelope",
+    "default_workers",
     "derived_message_id",
     "import_file",
     "now_us",
     "parse_mapping",
     "parse_timestamp",
+    "prepare",
     "privacy_salt",
     "replay_failed",
     "row_to_message",

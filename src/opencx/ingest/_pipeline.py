@@ -10,7 +10,8 @@ from opencx.config import Settings
 from opencx.identity import IdentifierExtractor
 from opencx.ingest._fast import FastValidator
 from opencx.ingest._validate import MessageValidator, SourceContext, ValidatedBatch
-from opencx.ingest._writer import EventWriter, WriteResult
+from opencx.ingest._workers import ValidationPool, WorkerConfig, default_workers
+from opencx.ingest._writer import EventWriter, PreparedBatch, WriteResult
 from opencx.store import Store
 
 
@@ -28,6 +29,14 @@ class Ingestor:
         self.validator = MessageValidator(self.extractor, settings.max_event_bytes)
         self.fast = FastValidator(self.validator)
         self.writer = EventWriter(store, settings)
+        privacy = settings.privacy
+        config = WorkerConfig(
+            settings.identity, settings.default_region, settings.max_event_bytes,
+            settings.max_batch_events, self.writer.redactor.salt,
+            tuple(privacy.hash_fields), tuple(privacy.drop_fields),
+        )  # fmt: skip
+        workers = settings.ingest_workers
+        self.bodies = ValidationPool(config, default_workers() if workers is None else workers)
 
     def validate(
         self,
@@ -69,13 +78,26 @@ class Ingestor:
             )  # fmt: skip
         return batch
 
+    async def prepare_body(
+        self, body: bytes, source: SourceContext, received_us: int | None = None
+    ) -> PreparedBatch | None:
+        """A `/v1/batch` body validated and prepared for the writer, in a worker process.
+
+        None: the body is not a plainly decodable batch; the tolerant path explains why.
+        """
+        received = now_us() if received_us is None else received_us
+        return await self.bodies.validate(body, source, received)
+
     def ingest(self, messages: Iterable[Any], source: SourceContext, **kwargs: Any) -> WriteResult:
         """Validate and store messages; returns once they are committed."""
         return self.writer.write(self.validate(messages, source, **kwargs))
 
     def start(self) -> Ingestor:
+        """Start the writer thread and the validation workers (a server's ingestion)."""
         self.writer.start()
+        self.bodies.start()
         return self
 
     def stop(self) -> None:
+        self.bodies.stop()
         self.writer.stop()

@@ -62,18 +62,43 @@ class WriteResult:
 
 
 @dataclass
-class _Item:
-    """A submitted batch, made ready for the writer by the thread that submitted it.
+class PreparedBatch:
+    """A validated batch made ready for the writer by whoever submits it.
 
     Hashing the message ids, applying the PII rules and building the Arrow columns are
-    the per-event costs of a write that need no shared state: each request pays its own,
-    so the single writer only resolves identities and commits.
+    the per-event costs of a write that need no shared state: each request pays its own
+    (in a validation worker process, or its own thread), so the single writer only
+    resolves identities and commits. Picklable, to come back from a worker.
     """
 
-    batch: ValidatedBatch
-    future: Future[WriteResult]
+    message_id: list[str]
+    identifiers: list[list[str]]
+    failures: list[Failure]
     hashes: np.ndarray
     record: pa.RecordBatch
+
+    def __len__(self) -> int:
+        return len(self.message_id)
+
+
+def prepare(batch: ValidatedBatch, redactor: FieldRedactor | None = None) -> PreparedBatch:
+    """The writer's input from a validated batch (PII rules applied to its JSON columns)."""
+    if redactor:
+        for name in ("properties", "traits", "context"):
+            setattr(batch, name, redactor.column(name, getattr(batch, name)))
+    return PreparedBatch(
+        batch.message_id,
+        batch.identifiers,
+        batch.failures,
+        message_hashes(batch.message_id),
+        batch_record(batch),
+    )
+
+
+@dataclass
+class _Item:
+    batch: PreparedBatch
+    future: Future[WriteResult]
 
 
 class EventWriter:
@@ -85,7 +110,7 @@ class EventWriter:
         self._con = store.con.cursor()
         # A checkpoint rewrites the table's open row group: every 64 MB of log instead of
         # DuckDB's 16 MB costs less in all (measured: 10.7 vs 12.7-15.3 µs per event).
-        self._con.execute("SET checkpoint_threshold = '64MB'")
+        self._con.execute(f"SET checkpoint_threshold = '{int(settings.checkpoint_mb)}MB'")
         self.graph: IdentityGraph = load_graph(self._con, settings.identity)
         self.index = MessageIndex.load(self._con)
         self._seq = next_seq(self._con)
@@ -115,15 +140,22 @@ class EventWriter:
             self._thread = None
 
     @property
+    def alive(self) -> bool:
+        """Whether the writer thread runs (False before `start` and after `stop`)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def backlog(self) -> int:
         """Events queued and not yet committed."""
         return self._queued_events
 
     # -- submitting --------------------------------------------------------------
-    def submit(self, batch: ValidatedBatch) -> Future[WriteResult]:
+    def submit(self, batch: ValidatedBatch | PreparedBatch) -> Future[WriteResult]:
         """Queue a batch; the future completes once it is committed."""
         future: Future[WriteResult] = Future()
-        item = self._prepare(batch, future)
+        if isinstance(batch, ValidatedBatch):
+            batch = prepare(batch, self.redactor)
+        item = _Item(batch, future)
         if self._thread is None:
             with self._sync_lock:
                 self._flush([item])
@@ -133,14 +165,7 @@ class EventWriter:
         self._queue.put(item)
         return future
 
-    def _prepare(self, batch: ValidatedBatch, future: Future[WriteResult]) -> _Item:
-        redactor = self.redactor
-        if redactor:
-            for name in ("properties", "traits", "context"):
-                setattr(batch, name, redactor.column(name, getattr(batch, name)))
-        return _Item(batch, future, message_hashes(batch.message_id), batch_record(batch))
-
-    def write(self, batch: ValidatedBatch) -> WriteResult:
+    def write(self, batch: ValidatedBatch | PreparedBatch) -> WriteResult:
         """Submit a batch and wait for its commit."""
         return self.submit(batch).result()
 
@@ -248,7 +273,7 @@ class EventWriter:
         results = [WriteResult(failures=list(item.batch.failures)) for item in items]
         sizes = [len(item.batch) for item in items]
         owner = np.repeat(np.arange(len(items)), sizes)  # the item of each event in the flush
-        hashes = _concat([item.hashes for item in items])
+        hashes = _concat([item.batch.hashes for item in items])
         ids = _flat([item.batch.message_id for item in items])
         # Pick the new events: first of each message id in this flush, not stored before.
         picks = np.arange(len(ids))
@@ -289,7 +314,7 @@ class EventWriter:
         con.execute("BEGIN")
         try:
             if len(picks):
-                table = pa.Table.from_batches([item.record for item in items], BATCH_SCHEMA)
+                table = pa.Table.from_batches([i.batch.record for i in items], BATCH_SCHEMA)
                 if not everything:
                     table = table.take(picks)
                 table = table.combine_chunks()

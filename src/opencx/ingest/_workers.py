@@ -1,0 +1,340 @@
+"""Validation in worker processes: the write path's per-event Python off the server's GIL.
+
+One Python process validates, hashes and builds Arrow columns at about 10 µs an event
+while it also serves HTTP and resolves identities, so a single process tops out on one
+core. A batch body from a server-side SDK is therefore validated by a small pool of
+worker processes (`ingest_workers`; by default one per core beyond the first) and comes
+back as a `PreparedBatch` — Arrow columns, hashes, failures — for the single writer.
+
+Workers are pure: they hold the validators and the PII rules, never the database.
+They are started with `spawn` (never `fork` a process that runs DuckDB's threads).
+When a worker dies, its batches are validated in the server's own process instead and
+another worker is started: a lost worker costs speed, never an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import itertools
+import logging
+import multiprocessing
+import os
+import pickle
+import struct
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+import numpy as np
+import pyarrow as pa
+
+from opencx.config import IdentitySettings
+from opencx.identity import IdentifierExtractor
+from opencx.ingest._fast import FastValidator, decode_envelope
+from opencx.ingest._privacy import FieldRedactor
+from opencx.ingest._validate import Failure, MessageValidator, SourceContext, ValidatedBatch
+from opencx.ingest._writer import PreparedBatch, prepare
+
+log = logging.getLogger("opencx.ingest")
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux: a pipe's buffer size
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything validation depends on: the same in a worker as in the server."""
+
+    identity: IdentitySettings
+    default_region: str
+    max_event_bytes: int
+    max_batch_events: int
+    salt: bytes
+    hash_fields: tuple[str, ...]
+    drop_fields: tuple[str, ...]
+
+
+class BodyValidator:
+    """Validates a `/v1/batch` body into a `PreparedBatch` (in a worker or in-process)."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        extractor = IdentifierExtractor(config.identity, config.default_region)
+        self.fast = FastValidator(MessageValidator(extractor, config.max_event_bytes))
+        self.redactor = FieldRedactor(config.salt, config.hash_fields, config.drop_fields)
+
+    def __call__(
+        self, body: bytes, source: SourceContext, received_us: int
+    ) -> PreparedBatch | None:
+        """The prepared batch, or None when the body needs the tolerant path to explain it."""
+        envelope = decode_envelope(body)
+        if envelope is None or len(envelope.batch) > self.config.max_batch_events:
+            return None
+        batch = ValidatedBatch()
+        for index, raw in enumerate(envelope.batch):
+            self.fast.validate_raw(
+                batch, raw, index=index, source=source, received_us=received_us,
+                batch_sent_at=envelope.sentAt,
+            )  # fmt: skip
+        return prepare(batch, self.redactor)
+
+
+_Packed = tuple[list[str], list[list[str]], list[Failure], bytes, bytes]
+
+
+def _pack(prepared: PreparedBatch) -> _Packed:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, prepared.record.schema) as writer:
+        writer.write_batch(prepared.record)
+    return (
+        prepared.message_id,
+        prepared.identifiers,
+        prepared.failures,
+        prepared.hashes.tobytes(),
+        sink.getvalue().to_pybytes(),
+    )
+
+
+def _unpack(packed: _Packed) -> PreparedBatch:
+    message_id, identifiers, failures, hashes, ipc = packed
+    record = pa.ipc.open_stream(ipc).read_next_batch()
+    return PreparedBatch(
+        message_id, identifiers, failures, np.frombuffer(hashes, dtype="<u8"), record
+    )
+
+
+_HEADER = struct.Struct("!I")  # each frame: its length, then a pickle
+
+
+def _send_frame(fd: int, payload: bytes) -> None:
+    """Write one whole frame to a blocking descriptor."""
+    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    parts: list[bytes] = []
+    while size:
+        part = os.read(fd, size)
+        if not part:
+            raise EOFError("the other end closed the pipe")
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+def _serve(requests: Connection, replies: Connection, config: WorkerConfig) -> None:
+    """A worker's life: validate each body sent, answer with Arrow IPC, stop at EOF."""
+    validator = BodyValidator(config)
+    inbox, outbox = requests.fileno(), replies.fileno()
+    _send_frame(outbox, b"ready")
+    while True:
+        try:
+            (size,) = _HEADER.unpack(_read_exactly(inbox, _HEADER.size))
+            rid, body, source, received = pickle.loads(_read_exactly(inbox, size))
+        except (EOFError, OSError):  # the server is gone: so is this worker
+            return
+        try:
+            prepared = validator(body, source, received)
+            reply = (rid, None, None if prepared is None else _pack(prepared))
+        except Exception as exc:  # reported; the server validates this body itself
+            reply = (rid, f"{type(exc).__name__}: {exc}", None)
+        try:
+            _send_frame(outbox, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            return
+
+
+class _Frames:
+    """Whole frames out of a non-blocking descriptor's reads."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buffer = self._buffer
+        buffer += data
+        frames: list[bytes] = []
+        start = 0
+        while len(buffer) - start >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buffer, start)
+            end = start + _HEADER.size + size
+            if len(buffer) < end:
+                break
+            frames.append(bytes(buffer[start + _HEADER.size : end]))
+            start = end
+        del buffer[:start]
+        return frames
+
+
+def default_workers() -> int:
+    """One validation worker per core beyond the first (none on a single core), at most 4."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+class WorkerGone(RuntimeError):
+    """A validation worker stopped while it held a request (the request is re-validated)."""
+
+
+class _Worker:
+    def __init__(self, process: BaseProcess, send: Connection, receive: Connection) -> None:
+        self.process = process
+        self.send = send  # blocking: the server writes requests
+        self.receive = receive  # read by the event loop (which makes it non-blocking)
+        self.frames = _Frames()
+        self.pending: dict[int, asyncio.Future[PreparedBatch | None]] = {}
+        self.watched = False
+
+
+class ValidationPool:
+    """Worker processes that validate batch bodies, talked to from the server's event loop.
+
+    No threads on the server's side: each worker has a pipe each way; the event loop
+    reads replies when they arrive. A request goes to the least busy worker; when every
+    worker already holds `max_pending` requests, it is validated in the server's own
+    process, so a slow worker slows nothing down.
+    """
+
+    max_pending = 256
+
+    def __init__(self, config: WorkerConfig, workers: int) -> None:
+        self.config = config
+        self.workers = workers
+        self.here = BodyValidator(config)
+        self._live: list[_Worker] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self.restarts = 0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> ValidationPool:
+        """Start the workers; each is ready once it has built its validators."""
+        self._stopping = False
+        while len(self._live) < self.workers:
+            self._live.append(self._spawn())
+        return self
+
+    def _spawn(self) -> _Worker:
+        context = multiprocessing.get_context("spawn")  # never fork DuckDB's threads
+        requests_in, requests_out = context.Pipe(duplex=False)
+        replies_in, replies_out = context.Pipe(duplex=False)
+        for end in (requests_out, replies_out):  # room for many bodies without blocking
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(end.fileno(), _F_SETPIPE_SZ, 1 << 20)
+        process = context.Process(
+            target=_serve, args=(requests_in, replies_out, self.config),
+            name="opencx-validate", daemon=True,
+        )  # fmt: skip
+        process.start()
+        requests_in.close()
+        replies_out.close()
+        if not replies_in.poll(120):
+            process.kill()
+            raise RuntimeError("a validation worker did not start")
+        fd = replies_in.fileno()
+        (size,) = _HEADER.unpack(_read_exactly(fd, _HEADER.size))
+        if _read_exactly(fd, size) != b"ready":
+            process.kill()
+            raise RuntimeError("a validation worker did not start")
+        return _Worker(process, requests_out, replies_in)
+
+    def stop(self) -> None:
+        self._stopping = True
+        live, self._live = self._live, []
+        for worker in live:
+            self._forget(worker)
+            worker.send.close()  # EOF: the worker returns
+            worker.receive.close()
+        for worker in live:
+            worker.process.join(5)
+            if worker.process.is_alive():
+                worker.process.kill()
+
+    # -- validating --------------------------------------------------------------
+    async def validate(
+        self, body: bytes, source: SourceContext, received_us: int
+    ) -> PreparedBatch | None:
+        """The prepared batch (None: the tolerant path must explain this body)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        if loop is not self._loop:  # another event loop (tests): validate here
+            return self.here(body, source, received_us)
+        live = [w for w in self._live if len(w.pending) < self.max_pending]
+        if not live:
+            return self.here(body, source, received_us)
+        worker = min(live, key=lambda w: len(w.pending))
+        if not worker.watched:
+            loop.add_reader(worker.receive.fileno(), self._on_reply, worker)
+            worker.watched = True
+        rid = next(self._ids)
+        future: asyncio.Future[PreparedBatch | None] = loop.create_future()
+        worker.pending[rid] = future
+        try:
+            _send_frame(worker.send.fileno(), pickle.dumps((rid, body, source, received_us)))
+        except OSError:
+            worker.pending.pop(rid, None)
+            self._lost(worker)
+            return self.here(body, source, received_us)
+        return await future
+
+    def _forget(self, worker: _Worker) -> None:
+        if worker.watched and self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(worker.receive.fileno())
+        worker.watched = False
+
+    def _on_reply(self, worker: _Worker) -> None:
+        try:
+            data = os.read(worker.receive.fileno(), 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # EOF: the worker died
+            self._lost(worker)
+            return
+        for frame in worker.frames.feed(data):
+            rid, error, packed = pickle.loads(frame)
+            future = worker.pending.pop(rid, None)
+            if future is None or future.done():
+                continue
+            if error is not None:
+                future.set_exception(RuntimeError(f"validation worker failed: {error}"))
+            else:
+                future.set_result(None if packed is None else _unpack(packed))
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker died: its requests are re-validated here, and it is replaced."""
+        self._forget(worker)
+        if worker not in self._live:
+            return
+        self._live.remove(worker)
+        log.error("a validation worker stopped; starting another")
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_exception(WorkerGone("validation worker stopped"))
+        worker.pending.clear()
+        for end in (worker.send, worker.receive):
+            with contextlib.suppress(OSError):
+                end.close()
+        if not self._stopping:
+            self.restarts += 1
+            threading.Thread(target=self._replace, name="opencx-validate", daemon=True).start()
+
+    def _replace(self) -> None:
+        try:
+            worker = self._spawn()
+        except Exception:
+            log.exception("a validation worker could not be started; validating in-process")
+            return
+        with self._lock:
+            if self._stopping:
+                worker.send.close()
+                worker.receive.close()
+                return
+            self._live.append(worker)

@@ -1,0 +1,163 @@
+"""Validation workers prepare exactly what the server would, and losing one loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from opencx.config import Settings, load_settings
+from opencx.ingest import HASH_PREFIX, PreparedBatch, SourceContext, ValidationPool, default_workers
+from opencx.ingest._workers import BodyValidator, WorkerConfig
+from opencx.store import Store
+from tests.conftest import LiveServer
+
+SOURCE = SourceContext("web", "web")
+RECEIVED = 1_790_000_000_000_000
+
+
+def config(settings: Settings, hash_fields: tuple[str, ...] = ()) -> WorkerConfig:
+    return WorkerConfig(
+        settings.identity, settings.default_region, settings.max_event_bytes,
+        settings.max_batch_events, b"per-database-salt", hash_fields, (),
+    )  # fmt: skip
+
+
+def body(n: int, bad: int = 0) -> bytes:
+    batch = [
+        {"type": "track", "event": "Viewed", "anonymousId": f"a-{i}", "messageId": f"m-{n}-{i}",
+         "timestamp": "2026-11-20T10:15:00.123Z", "properties": {"sku": i},
+         "context": {"traits": {"email": f"P{i}@Example.com"}}}
+        for i in range(20)
+    ]  # fmt: skip
+    batch += [{"type": "track", "messageId": f"bad-{n}-{i}"} for i in range(bad)]  # no event
+    return orjson.dumps({"batch": batch, "sentAt": "2026-11-20T10:15:01Z"})
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ValidationPool]:
+    started = ValidationPool(config(load_settings(), ("properties.sku",)), 1).start()
+    yield started
+    started.stop()
+
+
+def same(a: PreparedBatch, b: PreparedBatch) -> None:
+    assert a.message_id == b.message_id
+    assert a.identifiers == b.identifiers
+    assert np.array_equal(a.hashes, b.hashes)
+    assert a.record.equals(b.record)
+    assert [f.summary() for f in a.failures] == [f.summary() for f in b.failures]
+
+
+def test_a_worker_prepares_what_the_server_would(pool: ValidationPool) -> None:
+    here = BodyValidator(pool.config)
+
+    async def run() -> list[PreparedBatch | None]:
+        return await asyncio.gather(*(pool.validate(body(n, bad=n % 3), SOURCE, RECEIVED)
+                                      for n in range(12)))  # fmt: skip
+
+    results = asyncio.run(run())
+    assert pool.restarts == 0
+    for n, prepared in enumerate(results):
+        assert prepared is not None
+        expected = here(body(n, bad=n % 3), SOURCE, RECEIVED)
+        assert expected is not None
+        same(prepared, expected)
+        assert len(prepared) == 20 and len(prepared.failures) == n % 3
+    first = results[0]
+    assert first is not None
+    assert first.identifiers[0] == ["email:p0@example.com", "anonymous_id:a-0"]
+    hashed = orjson.loads(first.record.column("properties")[0].as_py())["sku"]
+    assert hashed.startswith(HASH_PREFIX)  # the PII rule ran in the worker
+
+
+def test_a_body_the_fast_lane_cannot_read_comes_back_as_none(pool: ValidationPool) -> None:
+    async def run() -> list[PreparedBatch | None]:
+        return [
+            await pool.validate(b"{not json", SOURCE, RECEIVED),
+            await pool.validate(b'{"batch": 3}', SOURCE, RECEIVED),
+        ]
+
+    assert asyncio.run(run()) == [None, None]
+
+
+def test_a_killed_worker_is_replaced_and_its_requests_are_redone_here() -> None:
+    pool = ValidationPool(config(load_settings()), 1).start()
+    try:
+        victim = pool._live[0].process
+
+        async def run() -> tuple[list[object], list[object]]:
+            pending = [asyncio.ensure_future(pool.validate(body(n), SOURCE, RECEIVED))
+                       for n in range(30)]  # fmt: skip
+            await asyncio.sleep(0)  # all sent
+            assert victim.pid is not None
+            os.kill(victim.pid, signal.SIGKILL)
+            first = await asyncio.gather(*pending, return_exceptions=True)
+            deadline = time.monotonic() + 60
+            while len(pool._live) < 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            after = [await pool.validate(body(100 + n), SOURCE, RECEIVED) for n in range(3)]
+            return first, after
+
+        first, after = asyncio.run(run())
+        # Each request either came back prepared or failed with WorkerGone (the API then
+        # validates it in the server's process): none is silently lost.
+        for outcome in first:
+            assert isinstance(outcome, PreparedBatch) or type(outcome).__name__ == "WorkerGone"
+        assert pool.restarts == 1
+        assert pool._live and pool._live[0].process.pid != victim.pid
+        assert all(isinstance(p, PreparedBatch) and len(p) == 20 for p in after)
+    finally:
+        pool.stop()
+
+
+def test_no_workers_means_validation_in_this_process() -> None:
+    pool = ValidationPool(config(load_settings()), 0).start()
+    prepared = asyncio.run(pool.validate(body(1), SOURCE, RECEIVED))
+    assert prepared is not None and len(prepared) == 20
+    assert pool._live == []
+    assert 0 <= default_workers() <= 4
+
+
+def test_a_live_server_stores_through_its_worker_and_the_worker_ends_with_it(
+    live_server: LiveServer,
+) -> None:
+    auth = (live_server.write_key, "")
+    for n in range(5):
+        answer = httpx.post(f"{live_server.url}/v1/batch", content=body(n, bad=1), auth=auth)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["accepted"] == 20 and answer.json()["rejected"] == 1
+    workers = _children(live_server.process.pid)
+    assert workers, "the server started no validation worker"
+    live_server.process.send_signal(signal.SIGKILL)
+    live_server.process.wait(10)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived its server"
+    with Store(live_server.db, read_only=True) as store:
+        stored = store.con.execute("SELECT count(*) FROM events").fetchone()
+        failed = store.con.execute("SELECT count(*) FROM failed_events").fetchone()
+    assert stored == (100,) and failed == (5,)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(line) for line in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False
