@@ -15,11 +15,12 @@ import numpy as np
 import orjson
 import pytest
 
+from opencx.access import add_source, create_token
 from opencx.config import Settings, load_settings
 from opencx.ingest import HASH_PREFIX, PreparedBatch, SourceContext, ValidationPool, default_workers
 from opencx.ingest._workers import BodyValidator, WorkerConfig
 from opencx.store import Store
-from tests.conftest import LiveServer
+from tests.conftest import start_server
 
 SOURCE = SourceContext("web", "web")
 RECEIVED = 1_790_000_000_000_000
@@ -120,6 +121,32 @@ def test_a_killed_worker_is_replaced_and_its_requests_are_redone_here() -> None:
         pool.stop()
 
 
+def test_a_hung_worker_never_blocks_the_event_loop() -> None:
+    pool = ValidationPool(config(load_settings()), 1).start()
+    worker = pool._live[0]
+    assert worker.process.pid is not None
+    try:
+        os.kill(worker.process.pid, signal.SIGSTOP)  # alive, but reads nothing
+        one = len(body(0)) + 200
+        count = 3 * worker.capacity // one  # three times what its pipe holds
+
+        async def run() -> tuple[int, list[PreparedBatch | None]]:
+            pending = [asyncio.ensure_future(pool.validate(body(n), SOURCE, RECEIVED))
+                       for n in range(count)]  # fmt: skip
+            await asyncio.sleep(0.5)  # the loop ran: every write returned
+            held = sum(not p.done() for p in pending)
+            os.kill(worker.process.pid, signal.SIGCONT)  # type: ignore[arg-type]
+            return held, await asyncio.gather(*pending)
+
+        held, results = asyncio.run(run())
+        assert 0 < held <= worker.capacity // (one - 400)  # only what the pipe held waited
+        assert all(r is not None and len(r) == 20 for r in results)
+        assert worker.queued == 0 and not worker.pending
+    finally:
+        os.kill(worker.process.pid, signal.SIGCONT)
+        pool.stop()
+
+
 def test_no_workers_means_validation_in_this_process() -> None:
     pool = ValidationPool(config(load_settings()), 0).start()
     prepared = asyncio.run(pool.validate(body(1), SOURCE, RECEIVED))
@@ -129,21 +156,31 @@ def test_no_workers_means_validation_in_this_process() -> None:
 
 
 def test_a_live_server_stores_through_its_worker_and_the_worker_ends_with_it(
-    live_server: LiveServer,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    auth = (live_server.write_key, "")
-    for n in range(5):
-        answer = httpx.post(f"{live_server.url}/v1/batch", content=body(n, bad=1), auth=auth)
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["accepted"] == 20 and answer.json()["rejected"] == 1
-    workers = _children(live_server.process.pid)
-    assert workers, "the server started no validation worker"
-    live_server.process.send_signal(signal.SIGKILL)
-    live_server.process.wait(10)
-    deadline = time.monotonic() + 20
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers), "a worker outlived its server"
+    db = tmp_path / "live.duckdb"
+    with Store(db) as store:
+        _, key = add_source(store.con, "web", "web")
+        _, token = create_token(store.con, "admin", "admin")
+    monkeypatch.setenv("OPENCX_INGEST_WORKERS", "1")  # whatever this machine's cores
+    live_server = start_server(db, key, token)
+    try:
+        auth = (live_server.write_key, "")
+        for n in range(5):
+            answer = httpx.post(f"{live_server.url}/v1/batch", content=body(n, bad=1), auth=auth)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["accepted"] == 20 and answer.json()["rejected"] == 1
+        workers = _children(live_server.process.pid)
+        assert workers, "the server started no validation worker"
+        live_server.process.send_signal(signal.SIGKILL)
+        live_server.process.wait(10)
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "a worker outlived its server"
+    finally:
+        if live_server.process.poll() is None:
+            live_server.process.kill()
     with Store(live_server.db, read_only=True) as store:
         stored = store.con.execute("SELECT count(*) FROM events").fetchone()
         failed = store.con.execute("SELECT count(*) FROM failed_events").fetchone()

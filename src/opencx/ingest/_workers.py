@@ -40,6 +40,7 @@ from opencx.ingest._writer import PreparedBatch, prepare
 
 log = logging.getLogger("opencx.ingest")
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux: a pipe's buffer size
+_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,14 @@ class _Worker:
         self.send = send  # blocking: the server writes requests
         self.receive = receive  # read by the event loop (which makes it non-blocking)
         self.frames = _Frames()
-        self.pending: dict[int, asyncio.Future[PreparedBatch | None]] = {}
+        self.pending: dict[int, tuple[asyncio.Future[PreparedBatch | None], int]] = {}
         self.watched = False
+        self.queued = 0  # bytes sent and not yet answered: never more than the pipe holds,
+        try:  # so a write to a slow or hung worker can never block the event loop
+            room = fcntl.fcntl(send.fileno(), _F_GETPIPE_SZ)
+        except OSError:
+            room = 1 << 16
+        self.capacity = room * 3 // 4
 
 
 class ValidationPool:
@@ -193,11 +200,10 @@ class ValidationPool:
 
     No threads on the server's side: each worker has a pipe each way; the event loop
     reads replies when they arrive. A request goes to the least busy worker; when every
-    worker already holds `max_pending` requests, it is validated in the server's own
-    process, so a slow worker slows nothing down.
+    worker already holds as many bytes as its pipe can (so that a write never blocks
+    the event loop), it is validated in the server's own process: a slow worker slows
+    nothing down.
     """
-
-    max_pending = 256
 
     def __init__(self, config: WorkerConfig, workers: int) -> None:
         self.config = config
@@ -264,20 +270,22 @@ class ValidationPool:
             self._loop = loop
         if loop is not self._loop:  # another event loop (tests): validate here
             return self.here(body, source, received_us)
-        live = [w for w in self._live if len(w.pending) < self.max_pending]
-        if not live:
+        rid = next(self._ids)
+        frame = pickle.dumps((rid, body, source, received_us), protocol=5)
+        size = len(frame) + _HEADER.size
+        live = [w for w in self._live if w.queued + size <= w.capacity]
+        if not live:  # every worker is full (or gone): this process validates
             return self.here(body, source, received_us)
-        worker = min(live, key=lambda w: len(w.pending))
+        worker = min(live, key=lambda w: w.queued)
         if not worker.watched:
             loop.add_reader(worker.receive.fileno(), self._on_reply, worker)
             worker.watched = True
-        rid = next(self._ids)
         future: asyncio.Future[PreparedBatch | None] = loop.create_future()
-        worker.pending[rid] = future
+        worker.pending[rid] = (future, size)
+        worker.queued += size
         try:
-            _send_frame(worker.send.fileno(), pickle.dumps((rid, body, source, received_us)))
+            _send_frame(worker.send.fileno(), frame)
         except OSError:
-            worker.pending.pop(rid, None)
             self._lost(worker)
             return self.here(body, source, received_us)
         return await future
@@ -300,7 +308,8 @@ class ValidationPool:
             return
         for frame in worker.frames.feed(data):
             rid, error, packed = pickle.loads(frame)
-            future = worker.pending.pop(rid, None)
+            future, size = worker.pending.pop(rid, (None, 0))
+            worker.queued -= size
             if future is None or future.done():
                 continue
             if error is not None:
@@ -315,7 +324,7 @@ class ValidationPool:
             return
         self._live.remove(worker)
         log.error("a validation worker stopped; starting another")
-        for future in worker.pending.values():
+        for future, _ in worker.pending.values():
             if not future.done():
                 future.set_exception(WorkerGone("validation worker stopped"))
         worker.pending.clear()
