@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -160,7 +161,7 @@ _MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b)", re.IGNORECASE)
 _MEMORY_UNITS = {
     f"{p}{i}b": (1024 if i else 1000) ** (n + 1) for n, p in enumerate("kmgt") for i in ("", "i")
 }
-_SMALLEST_MEMORY_LIMIT = 64 * 2**20  # below it DuckDB runs out of memory on ordinary queries
+_SMALLEST_MEMORY_LIMIT = 64 * 10**6  # below it DuckDB runs out of memory on ordinary queries
 
 
 def _check_memory_limit(value: str) -> str:
@@ -173,7 +174,7 @@ def _check_memory_limit(value: str) -> str:
     if unit == "%" and not 0 < number <= 100:
         raise ValueError(f"memory_limit {value!r} must be a percentage above 0 and at most 100%")
     if unit != "%" and number * _MEMORY_UNITS[unit] < _SMALLEST_MEMORY_LIMIT:
-        raise ValueError(f"memory_limit {value!r} must be at least 64MiB (DuckDB needs it)")
+        raise ValueError(f"memory_limit {value!r} must be at least 64MB (DuckDB needs it)")
     return f"{found[1]}{found[2]}"
 
 
@@ -306,6 +307,12 @@ class Settings(BaseSettings):
     @classmethod
     def _memory_limit(cls, value: str) -> str:
         return _check_memory_limit(value)
+
+    @field_validator("ingest_workers", "temp_directory", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        """`OPENCX_INGEST_WORKERS=` (as an env file writes it) means the default, not an error."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("warehouse")
     @classmethod

@@ -7,6 +7,7 @@ import gzip
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -188,7 +189,24 @@ def test_text_plain_from_the_browser_sdk(api: ApiClient, event: Event) -> None:
 
 
 # -- a bad event never poisons its batch ------------------------------------------------------
-def test_a_mixed_batch_stores_exactly_the_valid_events(api: ApiClient) -> None:
+@pytest.fixture(params=["in the server", "in a worker"])
+def any_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiClient]:
+    """The API validating server-side batches in its own process, or in a worker process."""
+    workers = 0 if request.param == "in the server" else 1
+    settings = load_settings(
+        db=tmp_path / "x.duckdb", profiles_refresh_s=0, orchestrate_every_s=0,
+        segments_every_s=0, ingest_workers=workers,
+    )  # fmt: skip
+    with Store() as s:
+        _, key = add_source(s.con, "web", "web")
+        with TestClient(create_app(settings, s)) as client:
+            yield ApiClient(client, s, key, {})
+            sent = client.app.state.opencx.ingestor.bodies.sent  # bodies a worker validated
+            assert sent >= 1 if workers else sent == 0
+
+
+def test_a_mixed_batch_stores_exactly_the_valid_events(any_api: ApiClient) -> None:
+    api = any_api
     body = batch(
         {"type": "track", "event": "Plan Selected", "userId": "u-1", "messageId": "ok-1"},
         {"type": "track", "userId": "u-1", "messageId": "bad-no-event"},
@@ -231,7 +249,8 @@ def test_a_mixed_batch_stores_exactly_the_valid_events(api: ApiClient) -> None:
     ]
 
 
-def test_the_same_batch_twice_is_stored_once(api: ApiClient, event: Event) -> None:
+def test_the_same_batch_twice_is_stored_once(any_api: ApiClient, event: Event) -> None:
+    api = any_api
     without_id = {"type": "page", "name": "Plans", "anonymousId": "a-1"}
     messages = [event(), event(type="page", name="Home"), without_id]
     first = api.client.post(

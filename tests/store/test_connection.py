@@ -227,7 +227,7 @@ def test_a_query_bigger_than_the_limit_spills_to_the_temp_directory(tmp_path: Pa
         ("-1GB", "must be a size such as 2GB"),
         ("0%", "must be a percentage above 0 and at most 100%"),
         ("150%", "must be a percentage above 0 and at most 100%"),
-        ("1MB", "must be at least 64MiB"),
+        ("1MB", "must be at least 64MB"),
     ],
 )
 def test_a_bad_memory_limit_setting_names_the_setting(value: str, says: str) -> None:

@@ -205,6 +205,8 @@ class ValidationPool:
     nothing down.
     """
 
+    timeout_s = 10.0  # a validation takes about a millisecond; past this, redo it here
+
     def __init__(self, config: WorkerConfig, workers: int) -> None:
         self.config = config
         self.workers = workers
@@ -215,16 +217,27 @@ class ValidationPool:
         self._lock = threading.Lock()
         self._stopping = False
         self.restarts = 0
+        self.sent = 0  # bodies validated by a worker (the rest: in this process)
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> ValidationPool:
-        """Start the workers; each is ready once it has built its validators."""
+        """Start the workers together; each is ready once it has built its validators."""
         self._stopping = False
-        while len(self._live) < self.workers:
-            self._live.append(self._spawn())
+        launched = [self._launch() for _ in range(self.workers - len(self._live))]
+        try:
+            for started in launched:
+                self._live.append(self._ready(*started))
+        except BaseException:
+            for process, *_ in launched:
+                process.kill()
+            self.stop()
+            raise
         return self
 
     def _spawn(self) -> _Worker:
+        return self._ready(*self._launch())
+
+    def _launch(self) -> tuple[BaseProcess, Connection, Connection]:
         context = multiprocessing.get_context("spawn")  # never fork DuckDB's threads
         requests_in, requests_out = context.Pipe(duplex=False)
         replies_in, replies_out = context.Pipe(duplex=False)
@@ -238,6 +251,11 @@ class ValidationPool:
         process.start()
         requests_in.close()
         replies_out.close()
+        return process, requests_out, replies_in
+
+    def _ready(
+        self, process: BaseProcess, requests_out: Connection, replies_in: Connection
+    ) -> _Worker:
         if not replies_in.poll(120):
             process.kill()
             raise RuntimeError("a validation worker did not start")
@@ -286,9 +304,16 @@ class ValidationPool:
         try:
             _send_frame(worker.send.fileno(), frame)
         except OSError:
+            worker.pending.pop(rid, None)
             self._lost(worker)
             return self.here(body, source, received_us)
-        return await future
+        self.sent += 1
+        done, _ = await asyncio.wait({future}, timeout=self.timeout_s)
+        if not done:  # a hung worker: validation is pure, so this process redoes it
+            future.cancel()  # its late reply, if any, is dropped
+            log.warning("a validation worker took over %.0f s; validating here", self.timeout_s)
+            return self.here(body, source, received_us)
+        return future.result()
 
     def _forget(self, worker: _Worker) -> None:
         if worker.watched and self._loop is not None and not self._loop.is_closed():
@@ -307,15 +332,22 @@ class ValidationPool:
             self._lost(worker)
             return
         for frame in worker.frames.feed(data):
-            rid, error, packed = pickle.loads(frame)
+            try:
+                rid, error, packed = pickle.loads(frame)
+            except Exception:  # cannot happen between two copies of this code; if it does,
+                log.exception("unreadable reply from a validation worker")
+                self._lost(worker)  # its requests are redone by the regular route
+                return
             future, size = worker.pending.pop(rid, (None, 0))
             worker.queued -= size
-            if future is None or future.done():
+            if future is None or future.done():  # timed out and redone meanwhile
                 continue
-            if error is not None:
-                future.set_exception(RuntimeError(f"validation worker failed: {error}"))
-            else:
+            try:
+                if error is not None:
+                    raise RuntimeError(f"validation worker failed: {error}")
                 future.set_result(None if packed is None else _unpack(packed))
+            except Exception as exc:  # the request takes the regular route
+                future.set_exception(exc)
 
     def _lost(self, worker: _Worker) -> None:
         """A worker died: its requests are re-validated here, and it is replaced."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -142,12 +143,15 @@ class Store:
         except duckdb.Error as exc:  # e.g. invalidated by a failed checkpoint on a full disk
             raise StoreUnavailable(f"the database does not answer: {exc}") from exc
         block_size, total, used, limit = row if row else (0, 0, 0, "")
-        wal = Path(f"{self.path}.wal")
+        wal_bytes = 0
+        if self.path != MEMORY:
+            with contextlib.suppress(OSError):  # a checkpoint may remove it meanwhile
+                wal_bytes = os.path.getsize(f"{self.path}.wal")
         return StoreUsage(
             memory_limit=str(limit),
             tags=tuple(MemoryTag(str(t), int(m), int(s)) for t, m, s in tags),
             block_size=int(block_size), total_blocks=int(total), used_blocks=int(used),
-            wal_bytes=os.path.getsize(wal) if self.path != MEMORY and wal.exists() else 0,
+            wal_bytes=wal_bytes,
         )  # fmt: skip
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

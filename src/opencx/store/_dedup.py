@@ -51,16 +51,15 @@ class MessageIndex:
         """Add one flush's hashes as a sorted run, merging the runs not twice its size.
 
         Like a binary counter: each hash is merged about log2(index / flush) times in its
-        life, each merge a linear pass over two sorted arrays (never a sort of the index).
+        life, each merge one linear pass over two sorted arrays.
         """
         if not len(hashes):
             return
         run = np.sort(hashes.astype(np.uint64))
         runs = self._runs
         while runs and len(runs[-1]) < 2 * len(run):
-            smaller = runs.pop()
-            big, small = (smaller, run) if len(smaller) >= len(run) else (run, smaller)
-            run = np.insert(big, np.searchsorted(big, small), small)
+            run = np.concatenate([runs.pop(), run])
+            run.sort(kind="stable")  # timsort: two sorted runs merge in one linear pass
         runs.append(run)
 
 
