@@ -172,7 +172,11 @@ class _Frames:
 
 def default_workers() -> int:
     """One validation worker per core beyond the first (none on a single core), at most 4."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    try:
+        cores = len(os.sched_getaffinity(0))  # the CPUs this process may use (cpusets)
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(0, min(4, cores - 1))
 
 
 class WorkerGone(RuntimeError):
