@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from opencx.config import Settings
+from opencx.config import Settings, load_settings
 from opencx.ingest import Ingestor, SourceContext
 from opencx.store import MessageIndex, Store, message_hashes, stored_message_ids
 
@@ -135,3 +135,50 @@ def test_the_same_events_are_stored_once_even_after_a_restart(settings: Settings
 def test_an_empty_log_has_an_empty_index(tmp_path: Path) -> None:
     with Store(tmp_path / "x.duckdb") as store:
         assert len(MessageIndex.load(store.con)) == 0
+
+
+def test_a_clean_stop_keeps_the_index_and_the_next_start_reads_it(tmp_path: Path) -> None:
+    settings = load_settings(db=tmp_path / "x.duckdb", ingest_workers=0)
+    first = [f"m-{i}" for i in range(500)]
+    with Store(settings.db) as store:
+        ingestor = Ingestor(store, settings).start()
+        ingestor.ingest(pages(first), WEB)
+        ingestor.stop()  # a clean stop saves the index beside the database
+        assert (tmp_path / "x.duckdb.msgidx.npy").exists()
+
+        later = Ingestor(store, settings)  # reads the snapshot, hashes nothing old
+        assert later.writer.index.from_snapshot
+        assert later.writer.index.maybe_stored(message_hashes(first)) == list(range(500))
+        more = [f"n-{i}" for i in range(40)]
+        later.ingest(pages(more), WEB)  # no thread, no clean stop: no new snapshot
+
+        again = Ingestor(store, settings)  # the old snapshot plus what came after it
+        assert again.writer.index.from_snapshot
+        assert len(again.writer.index) == 540
+        assert again.writer.index.maybe_stored(message_hashes(more)) == list(range(40))
+        assert again.ingest(pages(first[:3] + more[:2]), WEB).duplicates == 5
+
+        store.con.execute("DELETE FROM events WHERE message_id = 'm-7'")  # an erasure
+        rebuilt = Ingestor(store, settings)
+        assert not rebuilt.writer.index.from_snapshot  # it no longer describes the log
+        assert len(rebuilt.writer.index) == 539
+        assert rebuilt.writer.index.maybe_stored(message_hashes(["m-7"])) == []
+
+
+def test_a_snapshot_of_another_log_is_not_used(tmp_path: Path) -> None:
+    settings = load_settings(db=tmp_path / "x.duckdb", ingest_workers=0)
+    with Store(settings.db) as store:
+        ingestor = Ingestor(store, settings).start()
+        ingestor.ingest(pages([f"a-{i}" for i in range(50)]), WEB)
+        ingestor.stop()
+    snapshot = tmp_path / "x.duckdb.msgidx.npy"
+    kept, meta = snapshot.read_bytes(), snapshot.with_suffix(".json").read_text()
+    (tmp_path / "x.duckdb").unlink()
+    with Store(settings.db) as store:  # another database in the same place (a restore)
+        Ingestor(store, settings).ingest(pages([f"b-{i}" for i in range(50)]), WEB)
+    snapshot.write_bytes(kept)
+    snapshot.with_suffix(".json").write_text(meta)
+    with Store(settings.db) as store:
+        index = Ingestor(store, settings).writer.index
+        assert not index.from_snapshot
+        assert index.maybe_stored(message_hashes(["b-0", "a-0"])) == [0]

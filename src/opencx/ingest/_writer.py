@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
@@ -32,6 +33,7 @@ from opencx.ingest._validate import Failure, ValidatedBatch
 from opencx.store import (
     BATCH_SCHEMA,
     EVENT_SCHEMA,
+    MEMORY,
     MessageIndex,
     Store,
     append_events,
@@ -45,6 +47,7 @@ from opencx.store import (
 log = logging.getLogger("opencx.ingest")
 T = TypeVar("T")
 _STOP = object()
+_SLOW_FLUSH_S = 1.0
 
 
 @dataclass
@@ -113,7 +116,8 @@ class EventWriter:
         self._con.execute(f"SET checkpoint_threshold = '{int(settings.checkpoint_mb)}MB'")
         self.graph: IdentityGraph = load_graph(self._con, settings.identity)
         _check_hash(self._con)
-        self.index = MessageIndex.load(self._con)
+        self._snapshot = None if store.path == MEMORY else Path(f"{store.path}.msgidx.npy")
+        self.index = MessageIndex.load(self._con, self._snapshot)
         self._seq = next_seq(self._con)
         privacy = settings.privacy
         salt = privacy_salt(self._con, privacy)
@@ -139,6 +143,11 @@ class EventWriter:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+            if self._snapshot is not None:
+                try:
+                    self.index.save(self._con, self._snapshot)
+                except (OSError, duckdb.Error):  # the next start hashes the log instead
+                    log.exception("could not keep the dedup index for the next start")
 
     @property
     def alive(self) -> bool:
@@ -246,6 +255,7 @@ class EventWriter:
 
     # -- one group commit ---------------------------------------------------------
     def _flush(self, items: list[_Item]) -> None:
+        started = time.monotonic()
         try:
             results = self._commit(items)
         except Exception as exc:
@@ -264,6 +274,10 @@ class EventWriter:
             self.flushes += 1
             for item, result in zip(items, results, strict=True):
                 item.future.set_result(result)
+            took = time.monotonic() - started
+            if took > _SLOW_FLUSH_S:  # requests waited that long: say so in the log
+                events = sum(len(i.batch) for i in items)
+                log.warning("a write of %d events took %.1f s", events, took)
         finally:
             n = sum(len(i.batch) + len(i.batch.failures) for i in items)
             with self._count_lock:
