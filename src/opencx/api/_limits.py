@@ -255,7 +255,7 @@ class BodySizeLimit:
             if len(body) > self.limit:
                 await self._refuse(scope, receive, send, "request body is over the limit")
                 return
-        await self.app(scope, _replay(bytes(body), receive), send)
+        await self.app(scope, replaying(bytes(body), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, what: str) -> None:
         message = f"{what}; the limit is {self.limit} bytes (setting rate_limits.max_body_bytes)"
@@ -269,15 +269,15 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives back the whole body already read, then what the client sends."""
+def replaying(body: bytes, receive: Receive, *, more: bool = False) -> Receive:
+    """A `receive` that first gives back the body already read, then what the client sends."""
     sent = False
 
     async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": more}
         return await receive()
 
     return replay

@@ -15,8 +15,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from opencx.api._limits import replaying
 from opencx.api._state import ServerState
 from opencx.errors import (
     InvalidInput,
@@ -308,7 +309,7 @@ class IngestFastPath:
             log.exception("ingestion fast path failed; using the regular route")
             batch = None
         if batch is None:
-            await self.app(scope, _replaying(bytes(body), more, receive), send)
+            await self.app(scope, replaying(bytes(body), receive, more=more), send)
             return
         try:
             result = await _commit(state, batch)
@@ -342,17 +343,3 @@ class IngestFastPath:
         if source is None:
             return None
         return SourceContext(source.name, source.channel, origin="api")
-
-
-def _replaying(body: bytes, more: bool, receive: Receive) -> Receive:
-    """A `receive` that first gives back the body already read."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": more}
-        return await receive()
-
-    return replay

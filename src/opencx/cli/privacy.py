@@ -6,6 +6,7 @@ use the API (`/api/v1/privacy/...`), which does the same through the server's wr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,10 +44,7 @@ def privacy_erase(
     identifier: Identifier, reason: Reason = "data subject request", db: DbOption = None
 ) -> None:
     """Delete everything about a person in every table; drop their future events."""
-    settings = settings_for(db)
-    with open_store(settings) as store:
-        report = erase_person(Ingestor(store, settings), identifier, by=_BY, reason=reason)
-    _print_report(report)
+    _on_person(erase_person, identifier, reason, db)
 
 
 @privacy_app.command("anonymise")
@@ -55,9 +53,14 @@ def privacy_anonymise(
     identifier: Identifier, reason: Reason = "data subject request", db: DbOption = None
 ) -> None:
     """Keep a person's events for aggregates, without anything that identifies them."""
+    _on_person(anonymise_person, identifier, reason, db)
+
+
+def _on_person(action: Callable[..., Any], identifier: str, reason: str, db: Path | None) -> None:
+    """Erase or anonymise one person through the writer, and print the report."""
     settings = settings_for(db)
     with open_store(settings) as store:
-        report = anonymise_person(Ingestor(store, settings), identifier, by=_BY, reason=reason)
+        report = action(Ingestor(store, settings), identifier, by=_BY, reason=reason)
     _print_report(report)
 
 

@@ -10,7 +10,7 @@ from opencx.config import Settings
 from opencx.identity import IdentifierExtractor
 from opencx.ingest._fast import FastValidator
 from opencx.ingest._validate import MessageValidator, SourceContext, ValidatedBatch
-from opencx.ingest._workers import ValidationPool, WorkerConfig, default_workers
+from opencx.ingest._workers import BodyValidator, ValidationPool, WorkerConfig, default_workers
 from opencx.ingest._writer import EventWriter, PreparedBatch, WriteResult
 from opencx.store import Store
 
@@ -36,7 +36,10 @@ class Ingestor:
             tuple(privacy.hash_fields), tuple(privacy.drop_fields),
         )  # fmt: skip
         workers = settings.ingest_workers
-        self.bodies = ValidationPool(config, default_workers() if workers is None else workers)
+        self.bodies = ValidationPool(
+            config, default_workers() if workers is None else workers,
+            BodyValidator(config, self.fast),
+        )  # fmt: skip
 
     def validate(
         self,
@@ -69,14 +72,8 @@ class Ingestor:
         default_type: str | None = None,
     ) -> ValidatedBatch:
         """Validate raw JSON messages, as cut from a request body, into one batch."""
-        batch = ValidatedBatch()
         received = now_us() if received_us is None else received_us
-        for index, raw in enumerate(raws):
-            self.fast.validate_raw(
-                batch, raw, index=index, source=source, received_us=received,
-                batch_sent_at=batch_sent_at, default_type=default_type,
-            )  # fmt: skip
-        return batch
+        return self.fast.validate_all(raws, source, received, batch_sent_at, default_type)
 
     async def prepare_body(
         self, body: bytes, source: SourceContext, received_us: int | None = None
